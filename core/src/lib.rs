@@ -1,0 +1,20 @@
+//! sipshard-core: everything about SIP that does not touch a socket.
+//!
+//! - [`sip`]: the zero-copy parser. A [`sip::Message`] owns the received bytes
+//!   and an index of byte ranges; typed views (Via, name-addr, CSeq, URI)
+//!   decode lazily. Also TCP stream framing and splicing edits.
+//! - [`proxy`]: stateless proxy logic (RFC 3261 §16.11): our Via and its
+//!   deterministic branch, reply routing by Via, locally generated replies.
+//! - [`script`]: the kamailio.cfg routing language: preprocessor, parser,
+//!   compiler to a program that does no name lookups per message, the
+//!   function table, and the interpreter.
+//! - [`route_io`]: the boundary between a compiled program and the runtime
+//!   that feeds it messages and sends what it produces.
+//!
+//! Nothing here imports an executor or opens a socket.
+
+pub mod proxy;
+pub mod route_io;
+pub mod script;
+pub mod sip;
+pub mod transport;

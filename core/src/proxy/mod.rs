@@ -1,0 +1,1 @@
+//! Stateless proxy logic (RFC 3261 §16.11).

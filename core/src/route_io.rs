@@ -1,0 +1,99 @@
+//! The boundary between a compiled routing program and the runtime.
+//!
+//! The runtime (the `shards` crate) receives bytes, parses them into a
+//! [`crate::sip::Message`], and hands them to the program together with an
+//! [`Inbound`] describing where they came from and a [`RouteEnv`] through
+//! which the program resolves names, picks the local socket to send from,
+//! logs, and sends. Everything the program wants on the wire leaves as an
+//! [`Outbound`] through [`RouteEnv::send`]; the program never touches a
+//! socket, so it can be driven by a fake environment in tests.
+
+use std::net::SocketAddr;
+
+use crate::transport::Transport;
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inbound {
+    /// Transport it arrived on.
+    pub proto: Transport,
+    /// The peer's address (`$si`, `$sp`).
+    pub src: SocketAddr,
+    /// The local address it was received on (`$Ri`, `$Rp`).
+    pub local: SocketAddr,
+    /// For stream transports: the connection it arrived on, so a reply can
+    /// go back on the same connection.
+    pub conn: Option<ConnId>,
+}
+
+/// A stream connection, named by the shard that owns it and a number unique
+/// within that shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    pub shard: u16,
+    pub id: u64,
+}
+
+/// A local listening socket a message can be sent from, with the address
+/// to write into Via / Record-Route for it (`listen=... advertise ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSocket {
+    pub proto: Transport,
+    pub addr: SocketAddr,
+    /// Host to advertise (an IP literal, IPv6 without brackets, or a name).
+    pub advertise_host: String,
+    pub advertise_port: u16,
+}
+
+/// Something to put on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub proto: Transport,
+    /// The local socket address to send from (one of the `listen=` ones).
+    pub local: SocketAddr,
+    /// Destination address.
+    pub dst: SocketAddr,
+    /// For stream transports: send on this existing connection if it is
+    /// still open (replies); otherwise the runtime uses or opens a
+    /// connection to `dst`.
+    pub conn: Option<ConnId>,
+    pub bytes: Vec<u8>,
+}
+
+/// Log levels with Kamailio's numbers (`L_ALERT` -5 ... `L_DBG` 3).
+pub mod level {
+    pub const ALERT: i32 = -5;
+    pub const BUG: i32 = -4;
+    pub const CRIT: i32 = -3;
+    pub const ERR: i32 = -1;
+    pub const WARN: i32 = 0;
+    pub const NOTICE: i32 = 1;
+    pub const INFO: i32 = 2;
+    pub const DBG: i32 = 3;
+}
+
+/// What a routing program may ask of the runtime while it runs.
+pub trait RouteEnv {
+    /// Resolves `host` (an IP literal, with or without IPv6 brackets, or a
+    /// name) to an address to send to over `proto`. `port` None means the
+    /// transport's default (5060, 5061 for TLS). None when it cannot be
+    /// resolved.
+    fn resolve(&mut self, host: &str, port: Option<u16>, proto: Transport) -> Option<SocketAddr>;
+
+    /// The local socket to send to `dst` over `proto` from: a `listen=`
+    /// socket of that transport and address family. None when there is none.
+    fn local_for(&self, dst: SocketAddr, proto: Transport) -> Option<LocalSocket>;
+
+    /// Writes a log line at a Kamailio level (see [`level`]); the runtime
+    /// filters by the configured `debug=` level and never blocks.
+    fn log(&mut self, level: i32, line: &str);
+
+    /// Whether a line at `level` would be written (to skip formatting).
+    fn log_enabled(&self, level: i32) -> bool;
+
+    /// Queues bytes for the wire.
+    fn send(&mut self, out: Outbound);
+
+    /// The shard running the program (0-based).
+    fn shard(&self) -> usize;
+}

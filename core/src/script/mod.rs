@@ -1,0 +1,1 @@
+//! The kamailio.cfg routing language.

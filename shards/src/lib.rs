@@ -1,0 +1,1 @@
+//! sipshard runtime.
