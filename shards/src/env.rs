@@ -1,0 +1,85 @@
+//! The [`RouteEnv`] a shard gives the router: name resolution from the
+//! shard's cache, the local socket to send from, logging, and an outbox
+//! the shard drains after the router returns.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use sipshard_core::route_io::{LocalSocket, Outbound, RouteEnv, Router};
+use sipshard_core::transport::Transport;
+
+use crate::shard::Shard;
+
+/// A routing environment borrowed from a shard for one message.
+pub struct ShardEnv<'a, R: Router> {
+    shard: &'a Shard<R>,
+    outbox: Vec<Outbound>,
+}
+
+impl<'a, R: Router> ShardEnv<'a, R> {
+    pub fn new(shard: &'a Shard<R>) -> Self {
+        ShardEnv { shard, outbox: Vec::new() }
+    }
+
+    /// What the router asked to send.
+    pub fn into_outbox(self) -> Vec<Outbound> {
+        self.outbox
+    }
+}
+
+thread_local! {
+    /// Source address the kernel picks towards a destination, for sockets
+    /// bound to a wildcard address.
+    static ROUTE_SRC: RefCell<HashMap<IpAddr, Option<IpAddr>>> = RefCell::new(HashMap::new());
+}
+
+/// The local IP the kernel would use to reach `dst`.
+fn source_ip_towards(dst: SocketAddr) -> Option<IpAddr> {
+    ROUTE_SRC.with(|c| {
+        *c.borrow_mut().entry(dst.ip()).or_insert_with(|| {
+            let any: SocketAddr = if dst.is_ipv6() { "[::]:0".parse().ok()? } else { "0.0.0.0:0".parse().ok()? };
+            let s = std::net::UdpSocket::bind(any).ok()?;
+            s.connect(dst).ok()?;
+            s.local_addr().ok().map(|a| a.ip())
+        })
+    })
+}
+
+impl<R: Router> RouteEnv for ShardEnv<'_, R> {
+    fn resolve(&mut self, host: &str, port: Option<u16>, proto: Transport) -> Option<SocketAddr> {
+        self.shard.resolver.borrow_mut().resolve(host, port, proto)
+    }
+
+    fn local_for(&self, dst: SocketAddr, proto: Transport) -> Option<LocalSocket> {
+        let same_family = |l: &&LocalSocket| l.proto == proto && l.addr.is_ipv6() == dst.is_ipv6();
+        let candidates: Vec<&LocalSocket> = self.shard.locals.iter().filter(same_family).collect();
+        let chosen = candidates
+            .iter()
+            .find(|l| l.addr.ip().is_loopback() == dst.ip().is_loopback())
+            .or_else(|| candidates.first())?;
+        let mut l = (*chosen).clone();
+        if l.addr.ip().is_unspecified() && l.advertise_host == l.addr.ip().to_string() {
+            if let Some(ip) = source_ip_towards(dst) {
+                l.advertise_host = ip.to_string();
+            }
+        }
+        Some(l)
+    }
+
+    fn log(&mut self, level: i32, line: &str) {
+        self.shard.logger.log(level, Some(self.shard.id), line);
+    }
+
+    fn log_enabled(&self, level: i32) -> bool {
+        self.shard.logger.enabled(level)
+    }
+
+    fn send(&mut self, out: Outbound) {
+        self.outbox.push(out);
+    }
+
+    fn shard(&self) -> usize {
+        self.shard.id
+    }
+}

@@ -1,0 +1,258 @@
+//! One shard: its sockets, its connections, its routing state, and the
+//! path every received message takes (parse → route → send).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_lite::StreamExt;
+use glommio::channels::channel_mesh::{MeshBuilder, Senders};
+use glommio::channels::local_channel::LocalSender;
+use glommio::net::UdpSocket;
+use sipshard_core::proxy::reply_to_malformed;
+use sipshard_core::route_io::{level, ConnId, Inbound, LocalSocket, Outbound, Router};
+use sipshard_core::sip::Message;
+use sipshard_core::transport::Transport;
+
+use crate::conn_index::ConnIndex;
+use crate::env::ShardEnv;
+use crate::logger::Logger;
+use crate::mesh::CrossShard;
+use crate::resolve::Resolver;
+use crate::server::{RunError, ServerConfig};
+use crate::{sockets, tcp, udp};
+
+/// A stream connection this shard owns: where to queue bytes for it.
+pub struct ConnHandle {
+    pub proto: Transport,
+    pub peer: SocketAddr,
+    pub tx: LocalSender<Vec<u8>>,
+}
+
+/// Everything one shard owns. Lives in an `Rc` on its executor.
+pub struct Shard<R: Router> {
+    pub id: usize,
+    pub cfg: Arc<ServerConfig>,
+    pub router: Arc<R>,
+    pub state: RefCell<R::ShardState>,
+    pub logger: Logger,
+    pub resolver: RefCell<Resolver>,
+    /// The `listen=` sockets as the router sees them (for Via/Record-Route).
+    pub locals: Vec<LocalSocket>,
+    pub udp: Vec<(SocketAddr, Rc<UdpSocket>)>,
+    pub conns: RefCell<HashMap<u64, ConnHandle>>,
+    pub by_peer: RefCell<HashMap<(Transport, SocketAddr), u64>>,
+    pub next_conn: Cell<u64>,
+    pub index: Arc<ConnIndex>,
+    pub mesh: Senders<CrossShard>,
+    /// Messages for other shards dropped because their channel was full.
+    pub mesh_drops: Cell<u64>,
+}
+
+impl<R: Router + 'static> Shard<R> {
+    /// Binds this shard's sockets, reports readiness, then serves forever.
+    pub async fn serve(
+        cfg: Arc<ServerConfig>,
+        router: Arc<R>,
+        index: Arc<ConnIndex>,
+        mesh: MeshBuilder<CrossShard, glommio::channels::channel_mesh::Full>,
+        logger: Logger,
+        ready: crossbeam::channel::Sender<Result<(), RunError>>,
+    ) -> Result<(), RunError> {
+        let (senders, mut receivers) = mesh.join().await.map_err(|_| RunError::Shard("mesh join failed".into()))?;
+        let id = senders.peer_id();
+        let mut udp_socks = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        let mut locals = Vec::new();
+        for l in &cfg.listen {
+            let bound = match l.proto {
+                Transport::Udp => sockets::bind_udp(l.addr, cfg.udp_rcvbuf).map(|s| udp_socks.push((l.addr, Rc::new(s)))),
+                Transport::Tcp => sockets::bind_tcp(l.addr).map(|s| tcp_listeners.push((l.addr, s))),
+                other => Err(std::io::Error::other(format!("transport {other} is not supported yet"))),
+            };
+            if let Err(error) = bound {
+                let e = RunError::Bind { proto: l.proto, addr: l.addr, error };
+                let _ = ready.send(Err(RunError::Shard(e.to_string())));
+                return Err(e);
+            }
+            let (host, port) = match &l.advertise {
+                Some((h, p)) => (h.clone(), *p),
+                None => (l.addr.ip().to_string(), l.addr.port()),
+            };
+            locals.push(LocalSocket { proto: l.proto, addr: l.addr, advertise_host: host, advertise_port: port });
+        }
+        let shard = Rc::new(Shard {
+            id,
+            state: RefCell::new(router.new_shard_state(id)),
+            cfg: Arc::clone(&cfg),
+            router,
+            logger,
+            resolver: RefCell::new(Resolver::default()),
+            locals,
+            udp: udp_socks.clone(),
+            conns: RefCell::new(HashMap::new()),
+            by_peer: RefCell::new(HashMap::new()),
+            next_conn: Cell::new(1),
+            index,
+            mesh: senders,
+            mesh_drops: Cell::new(0),
+        });
+        let _ = ready.send(Ok(()));
+
+        let mut tasks = Vec::new();
+        for (_, stream) in receivers.streams() {
+            let shard = Rc::clone(&shard);
+            tasks.push(glommio::spawn_local(async move {
+                let mut stream = stream;
+                while let Some(CrossShard::Send(out)) = stream.next().await {
+                    shard.send_stream(out).await;
+                }
+            }));
+        }
+        for (addr, sock) in udp_socks {
+            tasks.push(glommio::spawn_local(udp::serve(Rc::clone(&shard), addr, sock)));
+        }
+        for (addr, listener) in tcp_listeners {
+            tasks.push(glommio::spawn_local(tcp::accept_loop(Rc::clone(&shard), addr, listener)));
+        }
+        for t in tasks {
+            t.await;
+        }
+        Ok(())
+    }
+
+    /// Parses one message and runs the router on it, then sends what the
+    /// router produced. Malformed requests get a 400 with the reason when a
+    /// reply can be routed.
+    pub async fn handle(self: &Rc<Self>, bytes: Vec<u8>, inb: Inbound) {
+        let outs = match Message::parse(bytes) {
+            Ok(msg) => {
+                let mut env = ShardEnv::new(self);
+                let mut state = self.state.borrow_mut();
+                if msg.is_request() {
+                    self.router.on_request(msg, &inb, &mut env, &mut state);
+                } else {
+                    self.router.on_reply(msg, &inb, &mut env, &mut state);
+                }
+                env.into_outbox()
+            }
+            Err((err, bytes)) => {
+                if self.logger.enabled(level::INFO) {
+                    self.logger.log(
+                        level::INFO,
+                        Some(self.id),
+                        &format!("malformed message from {}:{}: {}", inb.proto, inb.src, err.reason()),
+                    );
+                }
+                match reply_to_malformed(&bytes, err) {
+                    Some(reply) => vec![Outbound {
+                        proto: inb.proto,
+                        local: inb.local,
+                        dst: inb.src,
+                        conn: inb.conn,
+                        bytes: reply,
+                    }],
+                    None => Vec::new(),
+                }
+            }
+        };
+        for out in outs {
+            self.send(out).await;
+        }
+    }
+
+    /// Puts one message on the wire from this shard, or hands it to the
+    /// shard that owns its connection.
+    pub async fn send(self: &Rc<Self>, out: Outbound) {
+        match out.proto {
+            Transport::Udp => self.send_udp(out).await,
+            _ => {
+                let owner = out
+                    .conn
+                    .filter(|c| self.index.get(out.proto, out.dst) == Some(*c) || c.shard as usize != self.id)
+                    .or_else(|| self.index.get(out.proto, out.dst));
+                match owner {
+                    Some(c) if c.shard as usize != self.id => {
+                        if self.mesh.try_send_to(c.shard as usize, CrossShard::Send(out)).is_err() {
+                            self.mesh_drops.set(self.mesh_drops.get() + 1);
+                        }
+                    }
+                    _ => self.send_stream(out).await,
+                }
+            }
+        }
+    }
+
+    async fn send_udp(&self, out: Outbound) {
+        let sock = self
+            .udp
+            .iter()
+            .find(|(a, _)| *a == out.local)
+            .or_else(|| self.udp.iter().find(|(a, _)| a.is_ipv6() == out.dst.is_ipv6()));
+        match sock {
+            Some((_, s)) => {
+                if let Err(e) = s.send_to(&out.bytes, out.dst).await {
+                    if self.logger.enabled(level::WARN) {
+                        self.logger.log(level::WARN, Some(self.id), &format!("udp send to {} failed: {e}", out.dst));
+                    }
+                }
+            }
+            None => self.logger.log(
+                level::ERR,
+                Some(self.id),
+                &format!("no udp socket to send to {} from", out.dst),
+            ),
+        }
+    }
+
+    /// Sends on a stream connection this shard owns, opening one to the
+    /// destination if there is none.
+    pub async fn send_stream(self: &Rc<Self>, out: Outbound) {
+        let existing = out
+            .conn
+            .filter(|c| c.shard as usize == self.id)
+            .map(|c| c.id)
+            .filter(|id| self.conns.borrow().contains_key(id))
+            .or_else(|| self.by_peer.borrow().get(&(out.proto, out.dst)).copied());
+        let tx = existing.and_then(|id| self.conns.borrow().get(&id).map(|c| c.tx.clone()));
+        let tx = match tx {
+            Some(tx) => tx,
+            None => match tcp::connect(self, out.proto, out.local, out.dst) {
+                Some(tx) => tx,
+                None => return,
+            },
+        };
+        if tx.try_send(out.bytes).is_err() && self.logger.enabled(level::WARN) {
+            self.logger.log(level::WARN, Some(self.id), &format!("connection to {} is congested; message dropped", out.dst));
+        }
+    }
+
+    /// Registers a connection this shard now owns.
+    pub fn add_conn(&self, proto: Transport, peer: SocketAddr, tx: LocalSender<Vec<u8>>) -> ConnId {
+        let id = self.next_conn.get();
+        self.next_conn.set(id + 1);
+        self.conns.borrow_mut().insert(id, ConnHandle { proto, peer, tx });
+        self.by_peer.borrow_mut().insert((proto, peer), id);
+        let cid = ConnId { shard: self.id as u16, id };
+        self.index.insert(proto, peer, cid);
+        cid
+    }
+
+    /// Forgets a closed connection.
+    pub fn remove_conn(&self, cid: ConnId) {
+        if let Some(c) = self.conns.borrow_mut().remove(&cid.id) {
+            let mut by_peer = self.by_peer.borrow_mut();
+            if by_peer.get(&(c.proto, c.peer)) == Some(&cid.id) {
+                by_peer.remove(&(c.proto, c.peer));
+            }
+            self.index.remove(c.proto, c.peer, cid);
+        }
+    }
+
+    /// Open connections owned by this shard.
+    pub fn conn_count(&self) -> usize {
+        self.conns.borrow().len()
+    }
+}
