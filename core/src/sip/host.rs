@@ -1,0 +1,172 @@
+//! `hostport` (RFC 3261 §25.1): a host name, an IPv4 address or an IPv6
+//! reference in brackets (RFC 5118; RFC 5954 fixes the IPv6 ABNF, so three
+//! colons in a row are rejected), and an optional port.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::error::ParseError;
+
+/// What kind of host a [`HostPort`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    Name,
+    Ipv4,
+    /// An IPv6 reference; the host bytes include the brackets.
+    Ipv6,
+}
+
+/// A parsed host and optional port, borrowing the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPort<'a> {
+    /// The host as written (IPv6 with its brackets).
+    pub host: &'a [u8],
+    pub kind: HostKind,
+    pub port: Option<u16>,
+}
+
+impl<'a> HostPort<'a> {
+    /// The host without IPv6 brackets.
+    pub fn host_unbracketed(&self) -> &'a [u8] {
+        unbracket(self.host)
+    }
+
+    /// The host as an IP address when it is a literal.
+    pub fn ip(&self) -> Option<IpAddr> {
+        parse_ip(self.host)
+    }
+}
+
+/// Strips `[` `]` around an IPv6 reference.
+pub fn unbracket(h: &[u8]) -> &[u8] {
+    match h {
+        [b'[', inner @ .., b']'] => inner,
+        _ => h,
+    }
+}
+
+/// Parses an IP literal, IPv6 with or without brackets.
+pub fn parse_ip(h: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(unbracket(h)).ok()?;
+    s.parse().ok()
+}
+
+/// Parses `host [":" port]` with nothing else around it.
+pub fn parse_hostport(s: &[u8]) -> Result<HostPort<'_>, ParseError> {
+    let (host, rest) = if s.first() == Some(&b'[') {
+        let close = memchr::memchr(b']', s).ok_or(ParseError::BadHost)?;
+        (&s[..=close], &s[close + 1..])
+    } else {
+        match memchr::memchr(b':', s) {
+            Some(i) => (&s[..i], &s[i..]),
+            None => (s, &s[s.len()..]),
+        }
+    };
+    let kind = classify_host(host)?;
+    let port = match rest {
+        [] => None,
+        [b':', digits @ ..] => Some(parse_port(digits)?),
+        _ => return Err(ParseError::BadHost),
+    };
+    Ok(HostPort { host, kind, port })
+}
+
+/// Parses a port number (1*DIGIT, at most 65535).
+pub fn parse_port(digits: &[u8]) -> Result<u16, ParseError> {
+    super::lex::parse_decimal(digits, u64::from(u16::MAX))
+        .map(|p| p as u16)
+        .ok_or(ParseError::BadPort)
+}
+
+/// Validates a host and says which kind it is.
+pub fn classify_host(host: &[u8]) -> Result<HostKind, ParseError> {
+    if host.first() == Some(&b'[') {
+        let inner = unbracket(host);
+        if inner.len() + 2 != host.len() {
+            return Err(ParseError::BadHost);
+        }
+        let ok = std::str::from_utf8(inner)
+            .ok()
+            .and_then(|s| s.parse::<Ipv6Addr>().ok())
+            .is_some();
+        return if ok {
+            Ok(HostKind::Ipv6)
+        } else {
+            Err(ParseError::BadHost)
+        };
+    }
+    if host.is_empty() {
+        return Err(ParseError::BadHost);
+    }
+    let looks_v4 = host.iter().all(|b| b.is_ascii_digit() || *b == b'.');
+    if looks_v4 {
+        let ok = std::str::from_utf8(host)
+            .ok()
+            .and_then(|s| s.parse::<Ipv4Addr>().ok())
+            .is_some();
+        return if ok {
+            Ok(HostKind::Ipv4)
+        } else {
+            Err(ParseError::BadHost)
+        };
+    }
+    // hostname = *( domainlabel "." ) toplabel [ "." ]; '_' tolerated as
+    // deployed software emits it.
+    let name = host.strip_suffix(b".").unwrap_or(host);
+    let labels_ok = name.split(|&b| b == b'.').all(|label| {
+        !label.is_empty()
+            && label
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    if labels_ok {
+        Ok(HostKind::Name)
+    } else {
+        Err(ParseError::BadHost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_ipv4_ipv6() {
+        let h = parse_hostport(b"example.com:5070").unwrap();
+        assert_eq!(
+            (h.host, h.kind, h.port),
+            (&b"example.com"[..], HostKind::Name, Some(5070))
+        );
+        let h = parse_hostport(b"192.0.2.1").unwrap();
+        assert_eq!((h.kind, h.port), (HostKind::Ipv4, None));
+        let h = parse_hostport(b"[2001:db8::10]:5070").unwrap();
+        assert_eq!(h.host_unbracketed(), b"2001:db8::10");
+        assert_eq!(h.port, Some(5070));
+        let h = parse_hostport(b"[2001:db8::10:5070]").unwrap();
+        assert_eq!(h.port, None);
+        assert_eq!(h.ip(), Some("2001:db8::10:5070".parse().unwrap()));
+    }
+
+    #[test]
+    fn rejects_bad_hosts_and_ports() {
+        assert_eq!(
+            parse_hostport(b"2001:db8::10").unwrap_err(),
+            ParseError::BadHost
+        );
+        assert_eq!(
+            parse_hostport(b"[2001:db8:::192.0.2.1]").unwrap_err(),
+            ParseError::BadHost
+        );
+        assert_eq!(
+            parse_hostport(b"host:99999").unwrap_err(),
+            ParseError::BadPort
+        );
+        assert_eq!(parse_hostport(b"host:").unwrap_err(), ParseError::BadPort);
+        assert_eq!(parse_hostport(b"").unwrap_err(), ParseError::BadHost);
+        assert_eq!(parse_hostport(b"a..b").unwrap_err(), ParseError::BadHost);
+        assert_eq!(
+            parse_hostport(b"999.1.1.1").unwrap_err(),
+            ParseError::BadHost
+        );
+        assert_eq!(parse_hostport(b"[::1]x").unwrap_err(), ParseError::BadHost);
+    }
+}

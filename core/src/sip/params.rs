@@ -1,0 +1,143 @@
+//! `;name[=value]` parameter lists as they follow a URI (RFC 3261 §19.1.1
+//! `uri-parameters`) or a header value (`generic-param`, §25.1). LWS around
+//! `;` and `=` is accepted (header syntax); values may be quoted strings.
+
+use super::error::ParseError;
+use super::lex::{eq_ic, is_lws, quoted_len, trim_start};
+
+/// One parameter: its name and its raw value (quotes kept), if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param<'a> {
+    pub name: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+/// Iterator over a raw parameter list (`;a=1;b` or empty). Yields
+/// `Err(BadParam)` once and stops at the first malformed parameter.
+#[derive(Debug, Clone)]
+pub struct Params<'a> {
+    rest: &'a [u8],
+    failed: bool,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(raw: &'a [u8]) -> Params<'a> {
+        Params {
+            rest: raw,
+            failed: false,
+        }
+    }
+}
+
+fn is_name_byte(b: u8) -> bool {
+    !is_lws(b) && !matches!(b, b';' | b'=' | b',' | b'"' | b'<' | b'>' | b'?')
+}
+
+fn is_value_byte(b: u8) -> bool {
+    !is_lws(b) && !matches!(b, b';' | b',' | b'"' | b'<' | b'>')
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = Result<Param<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let s = trim_start(self.rest);
+        if s.is_empty() {
+            return None;
+        }
+        match next_param(s) {
+            Ok((p, rest)) => {
+                self.rest = rest;
+                Some(Ok(p))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn next_param(s: &[u8]) -> Result<(Param<'_>, &[u8]), ParseError> {
+    if s[0] != b';' {
+        return Err(ParseError::BadParam);
+    }
+    let s = trim_start(&s[1..]);
+    let n = s.iter().take_while(|&&b| is_name_byte(b)).count();
+    if n == 0 {
+        return Err(ParseError::BadParam);
+    }
+    let name = &s[..n];
+    let after = trim_start(&s[n..]);
+    if after.first() != Some(&b'=') {
+        return Ok((Param { name, value: None }, after));
+    }
+    let v = trim_start(&after[1..]);
+    let vlen = if v.first() == Some(&b'"') {
+        quoted_len(v).ok_or(ParseError::UnterminatedQuote)?
+    } else {
+        v.iter().take_while(|&&b| is_value_byte(b)).count()
+    };
+    if vlen == 0 {
+        return Err(ParseError::BadParam);
+    }
+    let value = Some(&v[..vlen]);
+    Ok((Param { name, value }, &v[vlen..]))
+}
+
+/// Checks that a whole parameter list is well-formed.
+pub fn validate(raw: &[u8]) -> Result<(), ParseError> {
+    Params::new(raw).try_for_each(|p| p.map(|_| ()))
+}
+
+/// Finds a parameter by name (case-insensitive): `Some(None)` when present
+/// without a value, `Some(Some(v))` with one. Malformed lists end the search.
+pub fn find<'a>(raw: &'a [u8], name: &[u8]) -> Option<Option<&'a [u8]>> {
+    Params::new(raw)
+        .map_while(Result::ok)
+        .find(|p| eq_ic(p.name, name))
+        .map(|p| p.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_params_with_lws_and_quotes() {
+        let raw = b" ;\r\n  tag = 98asjd8 ; q = 0.33;lr;x=\"a;b\"";
+        let ps: Vec<_> = Params::new(raw).map(|p| p.unwrap()).collect();
+        assert_eq!(ps.len(), 4);
+        assert_eq!(
+            ps[0],
+            Param {
+                name: b"tag",
+                value: Some(b"98asjd8")
+            }
+        );
+        assert_eq!(
+            ps[2],
+            Param {
+                name: b"lr",
+                value: None
+            }
+        );
+        assert_eq!(ps[3].value, Some(&b"\"a;b\""[..]));
+        assert_eq!(find(raw, b"TAG"), Some(Some(&b"98asjd8"[..])));
+        assert_eq!(find(raw, b"lr"), Some(None));
+        assert_eq!(find(raw, b"nope"), None);
+    }
+
+    #[test]
+    fn malformed_lists_are_rejected() {
+        assert_eq!(validate(b";;"), Err(ParseError::BadParam));
+        assert_eq!(validate(b";a="), Err(ParseError::BadParam));
+        assert_eq!(validate(b";a=\"x"), Err(ParseError::UnterminatedQuote));
+        assert_eq!(validate(b"junk"), Err(ParseError::BadParam));
+        assert_eq!(validate(b""), Ok(()));
+        assert_eq!(validate(b";received=[2001:db8::9:255]"), Ok(()));
+    }
+}
