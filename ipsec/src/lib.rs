@@ -27,7 +27,7 @@ pub mod ip;
 pub mod replay;
 pub mod sa;
 //pub mod sad;
-//pub mod sec_agree;
+pub mod sec_agree;
 pub mod transport;
 pub mod udp_encap;
 
