@@ -14,7 +14,9 @@
 //!   offsets and applied in one pass into a new buffer.
 
 pub mod cseq;
+pub mod edit;
 pub mod error;
+pub mod framing;
 pub mod header;
 pub mod header_name;
 pub mod host;
@@ -24,12 +26,15 @@ pub mod method;
 pub mod name_addr;
 pub mod params;
 mod parse;
+pub mod semantic;
 pub mod span;
 pub mod uri;
 pub mod via;
 
 pub use cseq::CSeq;
+pub use edit::{EditError, Edits};
 pub use error::ParseError;
+pub use framing::{next_frame, Frame, FramingError, Limits};
 pub use header::{HeaderEntry, HeaderRef, Values};
 pub use header_name::HeaderName;
 pub use host::{HostKind, HostPort};
@@ -37,6 +42,7 @@ pub use message::{Message, StartLine};
 pub use method::Method;
 pub use name_addr::NameAddr;
 pub use params::{Param, Params};
+pub use semantic::{check_request, unsupported_proxy_require, SemanticError};
 pub use span::Span;
 pub use uri::{Scheme, Uri};
 pub use via::Via;

@@ -1,0 +1,441 @@
+//! Splicing edits (Kamailio's "lumps", `src/core/data_lump.c`): inserts,
+//! deletions and replacements queued against the *original* offsets of a
+//! [`Message`] and applied in one pass into a new buffer. Untouched bytes
+//! are copied, never re-serialised. The message itself is not modified, so
+//! after `remove_header` a lookup still sees the old header, as in
+//! Kamailio (`remove_hf` then `is_present_hf`).
+//!
+//! Rules when edits meet:
+//! - inserts at the same offset come out in the order they were queued,
+//!   and before a deletion/replacement that starts there;
+//! - overlapping or nested deletions merge (removing a header twice
+//!   removes it once);
+//! - a replacement or insert strictly inside a deleted range is dropped;
+//! - two replacements of the same range: the later one wins;
+//! - a replacement partly overlapping another deletion/replacement is an
+//!   error ([`EditError::Overlap`]).
+//!
+//! When the body length changes, Content-Length is rewritten (or added)
+//! unless an edit already touches that header.
+
+use std::ops::Range;
+
+use smallvec::SmallVec;
+
+use super::header::HeaderRef;
+use super::header_name::HeaderName;
+use super::message::Message;
+
+/// Why edits could not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditError {
+    /// An edit points past the end of the message.
+    OutOfBounds { start: usize, end: usize },
+    /// Two edits partly overlap.
+    Overlap {
+        first: (usize, usize),
+        second: (usize, usize),
+    },
+}
+
+impl std::fmt::Display for EditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EditError::OutOfBounds { start, end } => write!(f, "edit {start}..{end} out of bounds"),
+            EditError::Overlap { first, second } => {
+                write!(
+                    f,
+                    "edit {}..{} overlaps edit {}..{}",
+                    second.0, second.1, first.0, first.1
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for EditError {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Op {
+    start: usize,
+    end: usize,
+    /// None: deletion. Some with start == end: insertion.
+    bytes: Option<Vec<u8>>,
+    seq: usize,
+}
+
+impl Op {
+    fn is_insert(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// A queue of edits against one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edits {
+    ops: SmallVec<[Op; 8]>,
+}
+
+impl Edits {
+    pub fn new() -> Edits {
+        Edits::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn push(&mut self, start: usize, end: usize, bytes: Option<Vec<u8>>) {
+        let seq = self.ops.len();
+        self.ops.push(Op {
+            start,
+            end,
+            bytes,
+            seq,
+        });
+    }
+
+    /// Inserts `bytes` at offset `at`.
+    pub fn insert(&mut self, at: usize, bytes: impl Into<Vec<u8>>) {
+        self.push(at, at, Some(bytes.into()));
+    }
+
+    /// Inserts before a range (at its start).
+    pub fn insert_before(&mut self, range: Range<usize>, bytes: impl Into<Vec<u8>>) {
+        self.insert(range.start, bytes);
+    }
+
+    /// Inserts after a range (at its end).
+    pub fn insert_after(&mut self, range: Range<usize>, bytes: impl Into<Vec<u8>>) {
+        self.insert(range.end, bytes);
+    }
+
+    /// Replaces a range with `bytes`.
+    pub fn replace(&mut self, range: Range<usize>, bytes: impl Into<Vec<u8>>) {
+        self.push(range.start, range.end, Some(bytes.into()));
+    }
+
+    /// Deletes a range.
+    pub fn delete(&mut self, range: Range<usize>) {
+        if !range.is_empty() {
+            self.push(range.start, range.end, None);
+        }
+    }
+
+    /// Removes a whole header line (continuations included).
+    pub fn remove_header(&mut self, h: &HeaderRef<'_>) {
+        self.delete(h.range.clone());
+    }
+
+    /// Appends a header at the end of the header block. A missing CRLF is
+    /// added.
+    pub fn add_header(&mut self, msg: &Message, line: &[u8]) {
+        self.insert(msg.headers_end(), with_crlf(line));
+    }
+
+    /// Adds a header just before another one.
+    pub fn add_header_before(&mut self, h: &HeaderRef<'_>, line: &[u8]) {
+        self.insert(h.range.start, with_crlf(line));
+    }
+
+    /// Adds a header right after the start line (before every header).
+    pub fn add_header_first(&mut self, msg: &Message, line: &[u8]) {
+        let at = msg
+            .header_entries()
+            .first()
+            .map_or(msg.headers_end(), |e| e.line.start as usize);
+        self.insert(at, with_crlf(line));
+    }
+
+    /// Rewrites the Request-URI.
+    pub fn set_ruri(&mut self, msg: &Message, uri: &[u8]) {
+        self.replace(msg.ruri_span().range(), uri);
+    }
+
+    /// Replaces a header's value, keeping its name.
+    pub fn set_header_value(&mut self, h: &HeaderRef<'_>, value: &[u8]) {
+        self.replace(h.value_range.clone(), value);
+    }
+
+    /// Replaces the whole body (Content-Length follows on apply).
+    pub fn set_body(&mut self, msg: &Message, body: &[u8]) {
+        self.replace(msg.body_offset()..msg.as_bytes().len(), body);
+    }
+
+    /// Applies the edits to `msg` and returns the new bytes.
+    pub fn apply(&self, msg: &Message) -> Result<Vec<u8>, EditError> {
+        let buf = msg.as_bytes();
+        for op in &self.ops {
+            if op.start > op.end || op.end > buf.len() {
+                return Err(EditError::OutOfBounds {
+                    start: op.start,
+                    end: op.end,
+                });
+            }
+        }
+        let mut extra_insert: Option<Op> = None;
+        let mut cuts = merge_cuts(
+            self.ops
+                .iter()
+                .filter(|o| !o.is_insert())
+                .cloned()
+                .collect(),
+        )?;
+        let mut inserts: SmallVec<[&Op; 8]> = self.ops.iter().filter(|o| o.is_insert()).collect();
+        inserts.sort_by_key(|o| (o.start, o.seq));
+        inserts.retain(|i| !cuts.iter().any(|c| c.start < i.start && i.start < c.end));
+
+        let body_start = msg.body_offset();
+        let mut body_delta: isize = 0;
+        for c in &cuts {
+            if c.start >= body_start {
+                body_delta +=
+                    c.bytes.as_ref().map_or(0, Vec::len) as isize - (c.end - c.start) as isize;
+            }
+        }
+        for i in &inserts {
+            if i.start >= body_start {
+                body_delta += i.bytes.as_ref().map_or(0, Vec::len) as isize;
+            }
+        }
+        if body_delta != 0 {
+            let new_len = (msg.body().len() as isize + body_delta).max(0) as usize;
+            let value = new_len.to_string().into_bytes();
+            match msg.header(HeaderName::ContentLength) {
+                Some(h) => {
+                    let touched = cuts
+                        .iter()
+                        .any(|c| c.start < h.range.end && h.range.start < c.end);
+                    if !touched {
+                        let at = cuts.partition_point(|c| c.start < h.value_range.start);
+                        let seq = self.ops.len();
+                        let (start, end) = (h.value_range.start, h.value_range.end);
+                        cuts.insert(
+                            at,
+                            Op {
+                                start,
+                                end,
+                                bytes: Some(value),
+                                seq,
+                            },
+                        );
+                    }
+                }
+                None => {
+                    let mut line = b"Content-Length: ".to_vec();
+                    line.extend_from_slice(&value);
+                    line.extend_from_slice(b"\r\n");
+                    extra_insert = Some(Op {
+                        start: msg.headers_end(),
+                        end: msg.headers_end(),
+                        bytes: Some(line),
+                        seq: self.ops.len(),
+                    });
+                }
+            }
+        }
+        if let Some(op) = extra_insert.as_ref() {
+            let at = inserts.partition_point(|i| i.start <= op.start);
+            inserts.insert(at, op);
+        }
+
+        let grow: usize = self
+            .ops
+            .iter()
+            .map(|o| o.bytes.as_ref().map_or(0, Vec::len))
+            .sum();
+        let mut out = Vec::with_capacity(buf.len() + grow + 24);
+        let mut pos = 0;
+        let mut ii = 0;
+        for c in &cuts {
+            while ii < inserts.len() && inserts[ii].start <= c.start {
+                out.extend_from_slice(&buf[pos..inserts[ii].start]);
+                pos = inserts[ii].start;
+                out.extend_from_slice(inserts[ii].bytes.as_deref().unwrap_or(&[]));
+                ii += 1;
+            }
+            out.extend_from_slice(&buf[pos..c.start]);
+            out.extend_from_slice(c.bytes.as_deref().unwrap_or(&[]));
+            pos = c.end;
+            while ii < inserts.len() && inserts[ii].start < c.end {
+                ii += 1;
+            }
+        }
+        for i in &inserts[ii..] {
+            out.extend_from_slice(&buf[pos..i.start]);
+            pos = i.start;
+            out.extend_from_slice(i.bytes.as_deref().unwrap_or(&[]));
+        }
+        out.extend_from_slice(&buf[pos..]);
+        Ok(out)
+    }
+}
+
+fn with_crlf(line: &[u8]) -> Vec<u8> {
+    let mut v = line.to_vec();
+    if !v.ends_with(b"\r\n") {
+        v.extend_from_slice(b"\r\n");
+    }
+    v
+}
+
+/// Sorts deletions/replacements and resolves overlaps per the module rules.
+fn merge_cuts(mut cuts: SmallVec<[Op; 8]>) -> Result<SmallVec<[Op; 8]>, EditError> {
+    cuts.sort_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then(b.end.cmp(&a.end))
+            .then(a.seq.cmp(&b.seq))
+    });
+    let mut merged: SmallVec<[Op; 8]> = SmallVec::new();
+    for c in cuts {
+        let Some(last) = merged.last_mut() else {
+            merged.push(c);
+            continue;
+        };
+        if c.start >= last.end {
+            merged.push(c);
+        } else if c.start == last.start && c.end == last.end {
+            if c.seq > last.seq {
+                *last = c;
+            }
+        } else if c.end <= last.end && last.bytes.is_none() {
+            // Inside a deletion: dropped.
+        } else if c.bytes.is_none() && last.bytes.is_none() {
+            last.end = last.end.max(c.end);
+        } else if c.end <= last.end && c.bytes.is_none() {
+            // A deletion inside a replacement: the replacement covers it.
+        } else {
+            return Err(EditError::Overlap {
+                first: (last.start, last.end),
+                second: (c.start, c.end),
+            });
+        }
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:a@b>;tag=1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+X-A: 1\r\n\
+Content-Length: 3\r\n\
+\r\n\
+abc";
+
+    fn msg() -> Message {
+        Message::parse(MSG.to_vec()).unwrap()
+    }
+
+    fn text(v: Vec<u8>) -> String {
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn no_edits_is_identity() {
+        let m = msg();
+        assert_eq!(Edits::new().apply(&m).unwrap(), MSG);
+    }
+
+    #[test]
+    fn ruri_max_forwards_remove_and_add() {
+        let m = msg();
+        let mut e = Edits::new();
+        e.set_ruri(&m, b"sip:bob@192.0.2.9:5080");
+        let mf = m.header(HeaderName::MaxForwards).unwrap();
+        e.set_header_value(&mf, b"69");
+        let xa = m.header_named(b"X-A").unwrap();
+        e.remove_header(&xa);
+        e.add_header(&m, b"X-B: 2");
+        // The message still shows the original headers.
+        assert!(m.has_header_named(b"X-A"));
+        let out = text(e.apply(&m).unwrap());
+        assert!(out.starts_with("INVITE sip:bob@192.0.2.9:5080 SIP/2.0\r\n"));
+        assert!(out.contains("Max-Forwards: 69\r\n"));
+        assert!(!out.contains("X-A"));
+        assert!(out.ends_with("Content-Length: 3\r\nX-B: 2\r\n\r\nabc"));
+        assert!(Message::parse(out.into_bytes()).is_ok());
+    }
+
+    #[test]
+    fn inserts_keep_queue_order_and_precede_cuts() {
+        let m = msg();
+        let xa = m.header_named(b"X-A").unwrap();
+        let mut e = Edits::new();
+        e.add_header_before(&xa, b"X-1: a");
+        e.remove_header(&xa);
+        e.add_header_before(&xa, b"X-2: b");
+        e.insert_after(xa.range.clone(), b"X-3: c\r\n".to_vec());
+        let out = text(e.apply(&m).unwrap());
+        assert!(out.contains("CSeq: 1 INVITE\r\nX-1: a\r\nX-2: b\r\nX-3: c\r\nContent-Length"));
+    }
+
+    #[test]
+    fn overlapping_deletions_merge_and_inner_edits_drop() {
+        let m = msg();
+        let xa = m.header_named(b"X-A").unwrap();
+        let mut e = Edits::new();
+        e.remove_header(&xa);
+        e.remove_header(&xa);
+        e.replace(xa.value_range.clone(), b"zzz".to_vec());
+        e.insert(xa.value_range.start, b"in".to_vec());
+        e.delete(xa.range.start + 2..xa.range.end + 4); // overlaps into Content-Length
+        let out = text(e.apply(&m).unwrap());
+        assert!(out.contains("CSeq: 1 INVITE\r\nent-Length: 3\r\n"));
+        assert!(!out.contains("zzz") && !out.contains("in"));
+    }
+
+    #[test]
+    fn same_range_replacements_later_wins_partial_overlap_errors() {
+        let m = msg();
+        let mut e = Edits::new();
+        e.set_ruri(&m, b"sip:first@x");
+        e.set_ruri(&m, b"sip:second@x");
+        assert!(text(e.apply(&m).unwrap()).starts_with("INVITE sip:second@x SIP/2.0"));
+        let r = m.ruri_span().range();
+        let mut e = Edits::new();
+        e.replace(r.start..r.start + 5, b"A".to_vec());
+        e.replace(r.start + 3..r.end, b"B".to_vec());
+        assert!(matches!(e.apply(&m), Err(EditError::Overlap { .. })));
+        let mut e = Edits::new();
+        e.insert(MSG.len() + 1, b"x".to_vec());
+        assert!(matches!(e.apply(&m), Err(EditError::OutOfBounds { .. })));
+    }
+
+    #[test]
+    fn body_change_fixes_content_length() {
+        let m = msg();
+        let mut e = Edits::new();
+        e.set_body(&m, b"v=0\r\nlonger\r\n");
+        let out = text(e.apply(&m).unwrap());
+        assert!(out.contains("Content-Length: 13\r\n\r\nv=0\r\nlonger\r\n"));
+        let again = Message::parse(out.into_bytes()).unwrap();
+        assert_eq!(again.body(), b"v=0\r\nlonger\r\n");
+        // Appending to the body also counts.
+        let mut e = Edits::new();
+        e.insert(m.as_bytes().len(), b"de".to_vec());
+        assert!(text(e.apply(&m).unwrap()).contains("Content-Length: 5\r\n\r\nabcde"));
+    }
+
+    #[test]
+    fn body_change_adds_missing_content_length() {
+        let raw = b"MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 MESSAGE\r\n\r\n";
+        let m = Message::parse(raw.to_vec()).unwrap();
+        let mut e = Edits::new();
+        e.set_body(&m, b"hi");
+        let out = text(e.apply(&m).unwrap());
+        assert!(out.ends_with("CSeq: 1 MESSAGE\r\nContent-Length: 2\r\n\r\nhi"));
+    }
+}
