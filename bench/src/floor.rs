@@ -1,0 +1,156 @@
+//! `sipshard-bench floor`: the I/O floor. A UDP relay on the same glommio
+//! path as sipshard's runtime (one pinned executor per shard, a
+//! `glommio::net::UdpSocket` bound with SO_REUSEPORT, `recv_from` into a
+//! reused buffer, `send_to`), which forwards datagrams without parsing them.
+//! "sipshard / floor" is then the cost of SIP itself.
+//!
+//! Routing rule (no parsing, and correct with many clients): each shard opens
+//! one upstream socket per client address it sees (like a UDP NAT), connected
+//! to `--upstream`; datagrams from a client go out on that client's upstream
+//! socket, and whatever arrives on it goes back to that client. The upstream
+//! therefore sees one source port per client and shard.
+
+use std::cell::Cell;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use clap::Args;
+use glommio::net::UdpSocket;
+
+/// Command-line flags of `floor`.
+#[derive(Args, Debug, Clone)]
+pub struct FloorArgs {
+    /// Address clients send to.
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// Where client datagrams are relayed to (replies come back from there).
+    #[arg(long, value_name = "IP:PORT")]
+    pub upstream: SocketAddr,
+    /// Number of shards (glommio executors, one pinned thread each).
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+    /// CPUs to pin the shards to, comma-separated (default: all, in order).
+    #[arg(long, value_name = "LIST", value_parser = crate::shards::parse_cpus)]
+    pub cpus: Option<Vec<usize>>,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+}
+
+/// Datagrams relayed by one shard.
+#[derive(Debug, Default, Clone, Copy)]
+struct Relayed {
+    up: u64,
+    down: u64,
+    errors: u64,
+}
+
+async fn client_socket(upstream: SocketAddr) -> std::io::Result<UdpSocket> {
+    let any: IpAddr = match upstream {
+        SocketAddr::V4(a) if a.ip().is_loopback() => Ipv4Addr::LOCALHOST.into(),
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let s = UdpSocket::bind(SocketAddr::new(any, 0))?;
+    crate::sockopt::set_buffers(&s, crate::sockopt::BUFFER_BYTES);
+    s.connect(upstream).await?;
+    Ok(s)
+}
+
+async fn shard(listen: SocketAddr, upstream: SocketAddr) -> Result<Relayed, String> {
+    let front = Rc::new(UdpSocket::bind(listen).map_err(|e| format!("floor: cannot bind {listen}: {e}"))?);
+    crate::sockopt::set_buffers(&*front, crate::sockopt::BUFFER_BYTES);
+    let down = Rc::new(Cell::new(0u64));
+    let errors = Rc::new(Cell::new(0u64));
+    let up = Rc::new(Cell::new(0u64));
+    let relay = {
+        let (front, down, errors, up) = (front.clone(), down.clone(), errors.clone(), up.clone());
+        glommio::spawn_local(async move {
+            let mut clients: Vec<(SocketAddr, Rc<UdpSocket>)> = Vec::new();
+            let mut buf = vec![0u8; crate::batch::MAX_DATAGRAM];
+            loop {
+                let Ok((n, from)) = front.recv_from(&mut buf).await else {
+                    errors.set(errors.get() + 1);
+                    continue;
+                };
+                let sock = match clients.iter().find(|(a, _)| *a == from) {
+                    Some((_, s)) => s.clone(),
+                    None => match client_socket(upstream).await {
+                        Ok(s) => {
+                            let s = Rc::new(s);
+                            clients.push((from, s.clone()));
+                            spawn_downstream(s.clone(), front.clone(), from, down.clone(), errors.clone());
+                            s
+                        }
+                        Err(_) => {
+                            errors.set(errors.get() + 1);
+                            continue;
+                        }
+                    },
+                };
+                match sock.send(&buf[..n]).await {
+                    Ok(_) => up.set(up.get() + 1),
+                    Err(_) => errors.set(errors.get() + 1),
+                }
+            }
+        })
+        .detach()
+    };
+    while !crate::stop::requested() {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    relay.cancel();
+    Ok(Relayed {
+        up: up.get(),
+        down: down.get(),
+        errors: errors.get(),
+    })
+}
+
+fn spawn_downstream(sock: Rc<UdpSocket>, front: Rc<UdpSocket>, client: SocketAddr, down: Rc<Cell<u64>>, errors: Rc<Cell<u64>>) {
+    glommio::spawn_local(async move {
+        let mut buf = vec![0u8; crate::batch::MAX_DATAGRAM];
+        while !crate::stop::requested() {
+            let ok = match sock.recv(&mut buf).await {
+                Ok(n) => front.send_to(&buf[..n], client).await.is_ok(),
+                Err(_) => false,
+            };
+            if ok {
+                down.set(down.get() + 1);
+            } else {
+                errors.set(errors.get() + 1);
+            }
+        }
+    })
+    .detach();
+}
+
+/// Runs the floor relay until stopped.
+pub fn run(args: &FloorArgs) -> Result<(), String> {
+    if args.shards == 0 {
+        return Err("floor: --shards must be at least 1".into());
+    }
+    crate::stop::install().map_err(|e| format!("floor: cannot install signal handlers: {e}"))?;
+    std::net::UdpSocket::bind(args.listen).map_err(|e| format!("floor: cannot bind {}: {e}", args.listen))?;
+    if let Some(secs) = args.duration {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(secs));
+            crate::stop::request();
+        });
+    }
+    let (listen, upstream) = (args.listen, args.upstream);
+    let per_shard = crate::shards::run("floor", args.shards, &args.cpus, move |_| shard(listen, upstream))?;
+    let mut total = Relayed::default();
+    for r in per_shard {
+        let r = r?;
+        total.up += r.up;
+        total.down += r.down;
+        total.errors += r.errors;
+    }
+    println!(
+        "{{\"relayed_up\": {}, \"relayed_down\": {}, \"errors\": {}}}",
+        total.up, total.down, total.errors
+    );
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! `sipshard-bench uas`: a stateless SIP responder on glommio shards.
+//! OPTIONS, REGISTER, MESSAGE → 200; INVITE → (100) 180 200 with To tag, SDP
+//! and Record-Route echoed; ACK absorbed; BYE → 200; CANCEL → 200 + 487 while
+//! a deferred 200 is pending. It counts what it saw and writes the counts as
+//! JSON when stopped (SIGINT/SIGTERM or `--duration`).
+
+mod answer;
+mod shard;
+mod stats;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+pub use answer::UasBehaviour;
+pub use stats::UasStats;
+
+use crate::Transport;
+
+/// Command-line flags of `uas`.
+#[derive(Args, Debug, Clone)]
+pub struct UasArgs {
+    /// Address to answer on (every shard binds it with SO_REUSEPORT).
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// Transport (only udp is implemented; tcp is refused with an error).
+    #[arg(long, value_enum, default_value_t = Transport::Udp)]
+    pub transport: Transport,
+    /// Number of shards (glommio executors, one pinned thread each).
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+    /// CPUs to pin the shards to, comma-separated (default: all, in order).
+    #[arg(long, value_name = "LIST", value_parser = crate::shards::parse_cpus)]
+    pub cpus: Option<Vec<usize>>,
+    /// Milliseconds between 180 and 200 for INVITE (0: answer at once).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub answer_delay_ms: u64,
+    /// Final code sent to the failing share of new requests (INVITE, OPTIONS, MESSAGE, REGISTER).
+    #[arg(long, default_value_t = 503, value_name = "CODE", value_parser = clap::value_parser!(u16).range(300..=699))]
+    pub failure_code: u16,
+    /// Share of new requests that get --failure-code, 0.0 to 1.0 (by Call-ID hash).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub failure_share: f64,
+    /// Do not send 100 Trying before 180 (as sipp's uas; keeps 6 messages per call).
+    #[arg(long)]
+    pub no_100: bool,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Write the counts as JSON to this file when stopping.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<std::path::PathBuf>,
+}
+
+/// Runs the UAS until stopped; returns the summed counts.
+pub fn run(args: &UasArgs) -> Result<UasStats, String> {
+    if args.transport != Transport::Udp {
+        return Err("uas: --transport tcp is not implemented yet (udp only)".into());
+    }
+    if !(0.0..=1.0).contains(&args.failure_share) {
+        return Err(format!("uas: --failure-share must be within 0.0..=1.0, got {}", args.failure_share));
+    }
+    if args.shards == 0 {
+        return Err("uas: --shards must be at least 1".into());
+    }
+    crate::stop::install().map_err(|e| format!("uas: cannot install signal handlers: {e}"))?;
+    let behaviour = UasBehaviour {
+        answer_delay: Duration::from_millis(args.answer_delay_ms),
+        failure_code: args.failure_code,
+        failure_ppm: (args.failure_share * 1_000_000.0).round() as u32,
+        send_100: !args.no_100,
+    };
+    // Bind once here so a busy port is reported before any shard starts.
+    std::net::UdpSocket::bind(args.listen).map_err(|e| format!("uas: cannot bind {}: {e}", args.listen))?;
+    if let Some(secs) = args.duration {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(secs));
+            crate::stop::request();
+        });
+    }
+    let listen = args.listen;
+    let contact = listen.to_string().into_bytes();
+    let per_shard = crate::shards::run("uas", args.shards, &args.cpus, move |_| {
+        let behaviour = behaviour.clone();
+        let contact = contact.clone();
+        async move {
+            let socket = glommio::net::UdpSocket::bind(listen).map_err(|e| format!("uas: cannot bind {listen}: {e}"))?;
+            crate::sockopt::set_buffers(&socket, crate::sockopt::BUFFER_BYTES);
+            Ok::<_, String>(shard::run(socket, behaviour, contact).await)
+        }
+    })?;
+    let mut total = UasStats::default();
+    for s in per_shard {
+        total.add(&s?);
+    }
+    let json = serde_json::to_string_pretty(&total.to_json()).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.stats {
+        std::fs::write(path, &json).map_err(|e| format!("uas: cannot write {}: {e}", path.display()))?;
+    }
+    println!("{json}");
+    Ok(total)
+}

@@ -1,0 +1,82 @@
+//! What the UAS saw and sent, per shard and summed; written as JSON when it
+//! stops so a run's counts can be checked against the load generator's.
+
+use serde_json::{json, Value};
+
+/// Counters of one shard (summed across shards at the end).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct UasStats {
+    pub invite: u64,
+    pub ack: u64,
+    pub bye: u64,
+    pub cancel: u64,
+    pub options: u64,
+    pub message: u64,
+    pub register: u64,
+    pub other_requests: u64,
+    /// Responses received (a UAS ignores them).
+    pub responses_in: u64,
+    /// Datagrams that were not SIP the scanner accepts.
+    pub unparsable: u64,
+    /// Requests with two or more Via lines (a proxy added its own).
+    pub proxied: u64,
+    /// Requests whose Max-Forwards was below 70 (a proxy decremented it).
+    pub max_forwards_decremented: u64,
+    pub sent_100: u64,
+    pub sent_180: u64,
+    pub sent_200: u64,
+    pub sent_487: u64,
+    /// Final failure responses sent (the configured code).
+    pub sent_failure: u64,
+    /// Datagrams the kernel refused to send.
+    pub send_errors: u64,
+}
+
+impl UasStats {
+    /// Adds another shard's counts.
+    pub fn add(&mut self, o: &UasStats) {
+        self.invite += o.invite;
+        self.ack += o.ack;
+        self.bye += o.bye;
+        self.cancel += o.cancel;
+        self.options += o.options;
+        self.message += o.message;
+        self.register += o.register;
+        self.other_requests += o.other_requests;
+        self.responses_in += o.responses_in;
+        self.unparsable += o.unparsable;
+        self.proxied += o.proxied;
+        self.max_forwards_decremented += o.max_forwards_decremented;
+        self.sent_100 += o.sent_100;
+        self.sent_180 += o.sent_180;
+        self.sent_200 += o.sent_200;
+        self.sent_487 += o.sent_487;
+        self.sent_failure += o.sent_failure;
+        self.send_errors += o.send_errors;
+    }
+
+    /// All requests received.
+    pub fn requests(&self) -> u64 {
+        self.invite + self.ack + self.bye + self.cancel + self.options + self.message + self.register + self.other_requests
+    }
+
+    /// The counts as a JSON object.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "requests": {
+                "INVITE": self.invite, "ACK": self.ack, "BYE": self.bye, "CANCEL": self.cancel,
+                "OPTIONS": self.options, "MESSAGE": self.message, "REGISTER": self.register,
+                "other": self.other_requests,
+            },
+            "responses_received": self.responses_in,
+            "unparsable": self.unparsable,
+            "proxied": self.proxied,
+            "max_forwards_decremented": self.max_forwards_decremented,
+            "sent": {
+                "100": self.sent_100, "180": self.sent_180, "200": self.sent_200,
+                "487": self.sent_487, "failure": self.sent_failure,
+            },
+            "send_errors": self.send_errors,
+        })
+    }
+}
