@@ -1,0 +1,152 @@
+//! The Via branch of a stateless forward (RFC 3261 §16.11): derived from
+//! the request so that a retransmission is forwarded with the same branch,
+//! and a CANCEL or an ACK for a non-2xx response gets the branch of the
+//! INVITE it belongs to. As Kamailio's `forward()` does
+//! (`src/core/char_msg_val.h`), the hash covers the From tag, the To tag
+//! (left out for INVITE, ACK and CANCEL: a non-2xx ACK carries the tag the
+//! response added), Call-ID, Request-URI, the CSeq number (not the method)
+//! and the top Via's host, port and branch.
+
+use md5::{Digest, Md5};
+
+use crate::sip::via::MAGIC_COOKIE;
+use crate::sip::{Message, Method};
+
+/// Length of a branch: the magic cookie and 32 hex digits.
+pub const BRANCH_LEN: usize = 7 + 32;
+
+/// A branch value, ASCII.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Branch([u8; BRANCH_LEN]);
+
+impl Branch {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built from the ASCII cookie and ASCII hex digits only.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex_into(digest: &[u8], out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in digest.iter().enumerate() {
+        if 2 * i + 1 >= out.len() {
+            break;
+        }
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 15)];
+    }
+}
+
+/// The stateless branch for forwarding `msg` (a request).
+pub fn stateless_branch(msg: &Message) -> Branch {
+    let mut h = Md5::new();
+    let mut field = |bytes: &[u8]| {
+        h.update(bytes);
+        h.update([0u8]);
+    };
+    field(msg.from_tag().unwrap_or(b""));
+    let to_tag = match msg.method() {
+        Method::Invite | Method::Ack | Method::Cancel => b"".as_slice(),
+        _ => msg.to_tag().unwrap_or(b""),
+    };
+    field(to_tag);
+    field(msg.call_id().unwrap_or(b""));
+    field(msg.ruri_bytes());
+    field(msg.cseq().map_or(0, |c| c.number).to_string().as_bytes());
+    let via = msg.top_via();
+    field(via.map_or(b"".as_slice(), |v| v.host));
+    field(via.and_then(|v| v.port).unwrap_or(0).to_string().as_bytes());
+    field(via.and_then(|v| v.branch()).unwrap_or(b""));
+    let digest = h.finalize();
+    let mut out = [0u8; BRANCH_LEN];
+    out[..7].copy_from_slice(MAGIC_COOKIE);
+    hex_into(&digest, &mut out[7..]);
+    Branch(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(start: &str, to: &str, cseq: &str, branch: &str) -> Message {
+        let m = format!(
+            "{start}\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch={branch}\r\nFrom: <sip:a@b>;tag=f1\r\nTo: {to}\r\nCall-ID: c1\r\nCSeq: {cseq}\r\n\r\n"
+        );
+        Message::parse(m.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn retransmissions_cancel_and_non2xx_ack_share_the_invite_branch() {
+        let inv = stateless_branch(&msg(
+            "INVITE sip:b@x SIP/2.0",
+            "<sip:b@x>",
+            "1 INVITE",
+            "z9hG4bK1",
+        ));
+        let again = stateless_branch(&msg(
+            "INVITE sip:b@x SIP/2.0",
+            "<sip:b@x>",
+            "1 INVITE",
+            "z9hG4bK1",
+        ));
+        let cancel = stateless_branch(&msg(
+            "CANCEL sip:b@x SIP/2.0",
+            "<sip:b@x>",
+            "1 CANCEL",
+            "z9hG4bK1",
+        ));
+        let ack = stateless_branch(&msg(
+            "ACK sip:b@x SIP/2.0",
+            "<sip:b@x>;tag=t9",
+            "1 ACK",
+            "z9hG4bK1",
+        ));
+        assert_eq!(inv, again);
+        assert_eq!(inv, cancel);
+        assert_eq!(inv, ack);
+        assert!(inv.as_str().starts_with("z9hG4bK"));
+        assert_eq!(inv.as_str().len(), BRANCH_LEN);
+    }
+
+    #[test]
+    fn different_transactions_differ() {
+        let inv = stateless_branch(&msg(
+            "INVITE sip:b@x SIP/2.0",
+            "<sip:b@x>",
+            "1 INVITE",
+            "z9hG4bK1",
+        ));
+        let ack2xx = stateless_branch(&msg(
+            "ACK sip:b@x SIP/2.0",
+            "<sip:b@x>;tag=t9",
+            "1 ACK",
+            "z9hG4bK2",
+        ));
+        let reinv = stateless_branch(&msg(
+            "INVITE sip:b@x SIP/2.0",
+            "<sip:b@x>",
+            "2 INVITE",
+            "z9hG4bK3",
+        ));
+        let bye1 = stateless_branch(&msg(
+            "BYE sip:b@x SIP/2.0",
+            "<sip:b@x>;tag=t1",
+            "3 BYE",
+            "z9hG4bK4",
+        ));
+        let bye2 = stateless_branch(&msg(
+            "BYE sip:b@x SIP/2.0",
+            "<sip:b@x>;tag=t2",
+            "3 BYE",
+            "z9hG4bK4",
+        ));
+        assert_ne!(inv, ack2xx);
+        assert_ne!(inv, reinv);
+        assert_ne!(bye1, bye2);
+    }
+}

@@ -1,0 +1,217 @@
+//! Forwarding a received response statelessly (RFC 3261 §16.7 step 3,
+//! §16.11, §18.2.2; RFC 3581 §4): the top Via must be ours and is removed;
+//! the next Via says where the response goes: `maddr` if present, else
+//! `received` (or the sent-by host), port from `rport=<n>` (or sent-by
+//! port, or the transport's default), transport from the Via.
+
+use std::net::IpAddr;
+
+use super::destination::Destination;
+use crate::sip::host::unbracket;
+use crate::sip::lex::split_commas;
+use crate::sip::{EditError, Edits, HeaderName, Message, ParseError, Via};
+
+/// A response ready to go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedReply {
+    pub bytes: Vec<u8>,
+    pub dst: Destination,
+}
+
+/// Why a response cannot be forwarded; in every case it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyRouteError {
+    NotAResponse,
+    /// The top Via is not one of ours (RFC 3261 §18.1.2: discard).
+    NotOurVia,
+    /// Ours was the only Via: the response is for us.
+    NoNextVia,
+    /// The next Via does not parse.
+    BadVia(ParseError),
+    /// The next Via names a transport we do not speak.
+    UnknownTransport,
+    /// The next Via sends it to a broadcast address (RFC 4475 §3.3.10).
+    Broadcast,
+    Edit(EditError),
+}
+
+impl std::fmt::Display for ReplyRouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplyRouteError::NotAResponse => f.write_str("not a response"),
+            ReplyRouteError::NotOurVia => f.write_str("top Via is not ours"),
+            ReplyRouteError::NoNextVia => f.write_str("no Via left after ours"),
+            ReplyRouteError::BadVia(e) => write!(f, "next Via: {e}"),
+            ReplyRouteError::UnknownTransport => f.write_str("next Via has an unknown transport"),
+            ReplyRouteError::Broadcast => f.write_str("next Via is a broadcast address"),
+            ReplyRouteError::Edit(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplyRouteError {}
+
+/// Where a response goes according to a Via (RFC 3261 §18.2.2 with
+/// RFC 3581 §4 rport).
+pub fn via_destination(via: &Via<'_>) -> Result<Destination, ReplyRouteError> {
+    let transport = via.transport.ok_or(ReplyRouteError::UnknownTransport)?;
+    let host = via.maddr().or_else(|| via.received()).unwrap_or(via.host);
+    let host = unbracket(host);
+    let port = match via.rport() {
+        Some(Some(p)) if via.maddr().is_none() => p,
+        _ => via
+            .port
+            .unwrap_or_else(|| Destination::default_port(transport)),
+    };
+    let host = String::from_utf8_lossy(host).into_owned();
+    if let Ok(IpAddr::V4(ip)) = host.parse::<IpAddr>() {
+        if ip.is_broadcast() {
+            return Err(ReplyRouteError::Broadcast);
+        }
+    }
+    Ok(Destination {
+        host,
+        port,
+        transport,
+    })
+}
+
+/// Removes our top Via, applies the script's `edits` and computes the
+/// destination from the next Via.
+pub fn route_reply(
+    msg: &Message,
+    edits: &Edits,
+    is_ours: impl Fn(&Via<'_>) -> bool,
+) -> Result<RoutedReply, ReplyRouteError> {
+    if !msg.is_response() {
+        return Err(ReplyRouteError::NotAResponse);
+    }
+    let mut vias = msg.vias();
+    let top = vias
+        .next()
+        .and_then(Result::ok)
+        .ok_or(ReplyRouteError::BadVia(ParseError::BadVia))?;
+    if !is_ours(&top) {
+        return Err(ReplyRouteError::NotOurVia);
+    }
+    let next = vias
+        .next()
+        .ok_or(ReplyRouteError::NoNextVia)?
+        .map_err(ReplyRouteError::BadVia)?;
+    let dst = via_destination(&next)?;
+    let mut e = edits.clone();
+    let first = msg
+        .header(HeaderName::Via)
+        .ok_or(ReplyRouteError::NoNextVia)?;
+    let mut values = split_commas(first.value);
+    values.next();
+    match values.next() {
+        // Ours is the only value on its line: remove the line.
+        None => e.remove_header(&first),
+        // Several values on one line: remove ours and the comma after it.
+        Some(second) => {
+            let second = second.map_err(|_| ReplyRouteError::BadVia(ParseError::BadVia))?;
+            let start = first.value_range.start;
+            let end = msg.span_of(second).map_or(start, |s| s.start as usize);
+            e.delete(start..end);
+        }
+    }
+    let bytes = e.apply(msg).map_err(ReplyRouteError::Edit)?;
+    Ok(RoutedReply { bytes, dst })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Transport;
+
+    fn reply(vias: &str) -> Message {
+        let m = format!(
+            "SIP/2.0 200 OK\r\n{vias}From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        Message::parse(m.into_bytes()).unwrap()
+    }
+
+    fn ours(v: &Via<'_>) -> bool {
+        v.host == b"127.0.0.1"
+    }
+
+    #[test]
+    fn removes_our_line_and_routes_by_received_and_rport() {
+        let m = reply("Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa\r\nVia: SIP/2.0/UDP pc.example.com:5062;rport=9000;received=192.0.2.5;branch=z9hG4bKb\r\n");
+        let r = route_reply(&m, &Edits::new(), ours).unwrap();
+        assert_eq!(
+            r.dst,
+            Destination {
+                host: "192.0.2.5".into(),
+                port: 9000,
+                transport: Transport::Udp
+            }
+        );
+        let out = String::from_utf8(r.bytes).unwrap();
+        assert!(out.starts_with("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP pc.example.com"));
+        assert_eq!(out.matches("Via:").count(), 1);
+    }
+
+    #[test]
+    fn removes_first_of_comma_separated_vias() {
+        let m = reply("Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKa , SIP/2.0/TCP [2001:db8::1];branch=z9hG4bKb\r\n");
+        let r = route_reply(&m, &Edits::new(), ours).unwrap();
+        assert_eq!(
+            r.dst,
+            Destination {
+                host: "2001:db8::1".into(),
+                port: 5060,
+                transport: Transport::Tcp
+            }
+        );
+        assert!(String::from_utf8(r.bytes)
+            .unwrap()
+            .contains("\r\nVia: SIP/2.0/TCP [2001:db8::1];branch=z9hG4bKb\r\n"));
+    }
+
+    #[test]
+    fn maddr_and_tls_default_port() {
+        let m = reply("Via: SIP/2.0/UDP 127.0.0.1\r\nVia: SIP/2.0/TLS h.example.com;maddr=239.1.1.1;rport=7\r\n");
+        let r = route_reply(&m, &Edits::new(), ours).unwrap();
+        assert_eq!(
+            r.dst,
+            Destination {
+                host: "239.1.1.1".into(),
+                port: 5061,
+                transport: Transport::Tls
+            }
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let m = reply("Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\nVia: SIP/2.0/UDP h\r\n");
+        assert_eq!(
+            route_reply(&m, &Edits::new(), ours),
+            Err(ReplyRouteError::NotOurVia)
+        );
+        let m = reply("Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKa\r\n");
+        assert_eq!(
+            route_reply(&m, &Edits::new(), ours),
+            Err(ReplyRouteError::NoNextVia)
+        );
+        let m = reply(
+            "Via: SIP/2.0/UDP 127.0.0.1\r\nVia: SIP/2.0/UDP 255.255.255.255;branch=z9hG4bK1\r\n",
+        );
+        assert_eq!(
+            route_reply(&m, &Edits::new(), ours),
+            Err(ReplyRouteError::Broadcast)
+        );
+        let m = reply("Via: SIP/2.0/UDP 127.0.0.1\r\nVia: SIP/2.0/QUIC h\r\n");
+        assert_eq!(
+            route_reply(&m, &Edits::new(), ours),
+            Err(ReplyRouteError::UnknownTransport)
+        );
+        let m = reply("Via: SIP/2.0/UDP 127.0.0.1\r\nVia: SIP/2.0/UDP h;;\r\n");
+        assert_eq!(
+            route_reply(&m, &Edits::new(), ours),
+            Err(ReplyRouteError::BadVia(ParseError::BadVia))
+        );
+    }
+}

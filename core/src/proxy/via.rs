@@ -1,0 +1,136 @@
+//! Our Via header, and what a proxy adds to the sender's Via: RFC 3261
+//! §18.2.1 (`received` when the sent-by host differs from the packet's
+//! source address) and RFC 3581 §4 (`rport=<source port>` when `rport` came
+//! without a value; `received` is then added even if the address matches).
+
+use std::net::SocketAddr;
+
+use smallvec::SmallVec;
+
+use crate::sip::{Edits, Message};
+use crate::transport::Transport;
+
+/// Builds `Via: SIP/2.0/<T> <host>:<port>;branch=<branch>[;rport]\r\n`.
+/// An IPv6 host is bracketed (RFC 5118 §4.5).
+pub fn build_via(
+    transport: Transport,
+    host: &str,
+    port: u16,
+    branch: &str,
+    rport: bool,
+) -> Vec<u8> {
+    let mut v = Vec::with_capacity(48 + host.len() + branch.len());
+    v.extend_from_slice(b"Via: SIP/2.0/");
+    v.extend_from_slice(transport.via_name().as_bytes());
+    v.push(b' ');
+    push_host(&mut v, host);
+    v.push(b':');
+    v.extend_from_slice(port.to_string().as_bytes());
+    v.extend_from_slice(b";branch=");
+    v.extend_from_slice(branch.as_bytes());
+    if rport {
+        v.extend_from_slice(b";rport");
+    }
+    v.extend_from_slice(b"\r\n");
+    v
+}
+
+/// Appends a host, bracketing a bare IPv6 literal.
+pub(crate) fn push_host(v: &mut Vec<u8>, host: &str) {
+    if host.contains(':') && !host.starts_with('[') {
+        v.push(b'[');
+        v.extend_from_slice(host.as_bytes());
+        v.push(b']');
+    } else {
+        v.extend_from_slice(host.as_bytes());
+    }
+}
+
+/// The inserts (absolute offset, bytes) that add `rport=<port>` and
+/// `received=<ip>` to the top Via of `msg` received from `src`, in the
+/// order they must be queued. Empty when nothing is to be added. An
+/// existing `received` is left as is.
+pub fn received_rport_inserts(msg: &Message, src: SocketAddr) -> SmallVec<[(usize, Vec<u8>); 2]> {
+    let mut out = SmallVec::new();
+    let Some(via) = msg.top_via() else {
+        return out;
+    };
+    let rport_empty = via.rport() == Some(None);
+    if rport_empty {
+        let name = via
+            .params()
+            .map_while(Result::ok)
+            .find(|p| p.name.eq_ignore_ascii_case(b"rport"));
+        if let Some(span) = name.and_then(|p| msg.span_of(p.name)) {
+            out.push((span.end as usize, format!("={}", src.port()).into_bytes()));
+        }
+    }
+    let differs = via.host_ip() != Some(src.ip());
+    if (differs || via.rport().is_some()) && via.received().is_none() {
+        if let Some(span) = msg.span_of(via.raw) {
+            out.push((
+                span.end as usize,
+                format!(";received={}", src.ip()).into_bytes(),
+            ));
+        }
+    }
+    out
+}
+
+/// Queues the `received`/`rport` additions to the top Via.
+pub fn add_received_rport(msg: &Message, src: SocketAddr, edits: &mut Edits) {
+    for (at, bytes) in received_rport_inserts(msg, src) {
+        edits.insert(at, bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(via: &str) -> Message {
+        let m = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: {via}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n"
+        );
+        Message::parse(m.into_bytes()).unwrap()
+    }
+
+    fn apply(m: &Message, src: &str) -> String {
+        let mut e = Edits::new();
+        add_received_rport(m, src.parse().unwrap(), &mut e);
+        String::from_utf8(e.apply(m).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn builds_our_via() {
+        let v = build_via(Transport::Udp, "2001:db8::1", 5060, "z9hG4bKabc", true);
+        assert_eq!(
+            v,
+            b"Via: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKabc;rport\r\n"
+        );
+        let v = build_via(Transport::Tcp, "192.0.2.1", 5070, "z9hG4bKx", false);
+        assert_eq!(v, b"Via: SIP/2.0/TCP 192.0.2.1:5070;branch=z9hG4bKx\r\n");
+    }
+
+    #[test]
+    fn received_when_host_differs() {
+        let m = msg("SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1");
+        assert!(apply(&m, "192.0.2.4:5060")
+            .contains("Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1;received=192.0.2.4\r\n"));
+        let m = msg("SIP/2.0/UDP 192.0.2.4;branch=z9hG4bK1");
+        assert!(
+            apply(&m, "192.0.2.4:5060").contains("Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bK1\r\n")
+        );
+    }
+
+    #[test]
+    fn rport_filled_and_received_forced() {
+        let m = msg("SIP/2.0/UDP 192.0.2.4:5060;rport;branch=z9hG4bK1");
+        assert!(apply(&m, "192.0.2.4:9988").contains(
+            "Via: SIP/2.0/UDP 192.0.2.4:5060;rport=9988;branch=z9hG4bK1;received=192.0.2.4\r\n"
+        ));
+        let m = msg("SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bK1;rport");
+        assert!(apply(&m, "[2001:db8::1]:7000")
+            .contains(";branch=z9hG4bK1;rport=7000;received=2001:db8::1\r\n"));
+    }
+}
