@@ -26,7 +26,7 @@ pub mod esp;
 pub mod ip;
 pub mod replay;
 pub mod sa;
-//pub mod sad;
+pub mod sad;
 pub mod sec_agree;
 pub mod transport;
 pub mod udp_encap;
