@@ -22,7 +22,7 @@ pub mod algorithm;
 pub mod crypto;
 pub mod error;
 pub mod esp;
-//pub mod fuzzing;
+pub mod fuzzing;
 pub mod ip;
 pub mod replay;
 pub mod sa;
