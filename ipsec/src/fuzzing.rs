@@ -7,15 +7,16 @@ use crate::sa::{Direction, SaParams, SecurityAssociation};
 use crate::sec_agree::{choose, parse_sec_header, take_ck_ik, AlgorithmPolicy};
 use crate::transport;
 
-/// ESP decapsulation of untrusted bytes. The first byte picks the cipher and
-/// the path (ESP only, whole IP packet, UDP-encapsulated IP packet); the rest
-/// is the packet. A bad ICV is the expected outcome; a panic is a bug.
+/// ESP decapsulation of untrusted bytes. The first byte picks the cipher
+/// (bits 0-1: AES-CBC, 3DES, NULL), the integrity algorithm (bit 2: SHA-1,
+/// MD5) and the path (bits 3-4: ESP only, IP packet, UDP-encapsulated IP
+/// packet); the rest is the packet. Keys are 0x11… and 0x22…. A bad ICV is the expected outcome; a panic is a bug.
 pub fn esp_decapsulate(data: &[u8]) -> usize {
     let Some((&selector, packet)) = data.split_first() else {
         return 0;
     };
-    let encryption = EncryptionAlgorithm::ALL[usize::from(selector % 3)];
-    let integrity = IntegrityAlgorithm::ALL[usize::from((selector >> 2) % 2)];
+    let encryption = EncryptionAlgorithm::ALL[usize::from((selector & 3) % 3)];
+    let integrity = IntegrityAlgorithm::ALL[usize::from((selector >> 2) & 1)];
     let params = SaParams {
         spi: 0x1001,
         direction: Direction::Inbound,
@@ -33,7 +34,7 @@ pub fn esp_decapsulate(data: &[u8]) -> usize {
     };
     let mut buf = packet.to_vec();
     let mut out = Vec::new();
-    let ok = match (selector >> 3) % 3 {
+    let ok = match ((selector >> 3) & 3) % 3 {
         0 => sa.open(&mut buf).is_ok(),
         1 => transport::unprotect(&sa, &mut buf, false, &mut out).is_ok(),
         _ => transport::unprotect(&sa, &mut buf, true, &mut out).is_ok(),
