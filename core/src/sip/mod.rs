@@ -16,6 +16,7 @@
 pub mod cseq;
 pub mod edit;
 pub mod error;
+pub mod exercise;
 pub mod framing;
 pub mod header;
 pub mod header_name;
