@@ -36,6 +36,21 @@ pub struct Via<'a> {
     pub params: &'a [u8],
 }
 
+/// Classifies a transport name case-insensitively without allocating
+/// (`Transport::from_bytes` lower-cases into a new buffer).
+pub fn transport_from_bytes(name: &[u8]) -> Option<Transport> {
+    const ALL: [Transport; 6] = [
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Tls,
+        Transport::Sctp,
+        Transport::Ws,
+        Transport::Wss,
+    ];
+    ALL.into_iter()
+        .find(|t| eq_ic(t.via_name().as_bytes(), name))
+}
+
 fn take_token(s: &[u8]) -> (&[u8], &[u8]) {
     let n = s.iter().take_while(|&&b| is_token(b)).count();
     (&s[..n], trim_start(&s[n..]))
@@ -92,7 +107,7 @@ impl<'a> Via<'a> {
             protocol,
             version,
             transport_bytes,
-            transport: Transport::from_bytes(transport_bytes),
+            transport: transport_from_bytes(transport_bytes),
             host,
             host_kind,
             port,
