@@ -1,6 +1,164 @@
-//! The kamailio.cfg routing language.
+//! The kamailio.cfg routing language: preprocessor, lexer, parser,
+//! compiler, function table and interpreter.
+//!
+//! Pipeline: [`preproc`] (directives, includes, source map) → [`lexer`]
+//! (tokens, define substitution) → [`parser`] ([`ast`]) → [`config`]
+//! (global parameters, modules, modparams) and [`compile`] (routes into a
+//! [`Program`] with every name resolved) → [`interp`] running it per message
+//! through an [`exec_ctx::Exec`], with [`outbound`] producing what goes on
+//! the wire. Functions live in [`functions`], one file per Kamailio module,
+//! registered in [`registry`].
+//!
+//! Entry points: [`compile_file`] / [`compile_str`] (run mode: anything
+//! sipshard lacks is an error), [`check_file`] / [`check_str`] (all
+//! diagnostics plus the migration report), and [`Program::on_request`] /
+//! [`Program::on_reply`].
+
 pub mod ast;
+pub mod compile;
+pub mod config;
 pub mod diag;
+pub mod exec_ctx;
+pub mod functions;
+pub mod interp;
 pub mod lexer;
+pub mod outbound;
 pub mod parser;
 pub mod preproc;
+pub mod program;
+pub mod pv;
+pub mod registry;
+pub mod report;
+pub mod value;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use config::{Config, ListenSpec, ModParam};
+pub use diag::{Diagnostic, Severity, SrcPos};
+pub use preproc::Define;
+pub use program::{Program, ShardState};
+pub use report::{MigrationItem, MigrationKind, MigrationReport};
+
+use compile::{Compiler, Mode};
+use diag::Diags;
+use preproc::Source;
+
+use crate::route_io::{Inbound, RouteEnv};
+use crate::sip::Message;
+
+/// What `sipshard check` reports: every diagnostic (errors and warnings)
+/// and the Kamailio features the config uses that sipshard lacks.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub diagnostics: Vec<Diagnostic>,
+    pub migration: MigrationReport,
+}
+
+impl CheckReport {
+    /// True when the config would run (no errors, nothing unsupported).
+    pub fn is_clean(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error) && self.migration.is_empty()
+    }
+}
+
+/// Compiles a config file for running.
+pub fn compile_file(path: &Path, defines: &[Define]) -> Result<Config, Vec<Diagnostic>> {
+    let mut diags = Diags::default();
+    let src = preproc::preprocess_file(path, defines, &mut diags);
+    build(&src, diags, Mode::Run).0
+}
+
+/// Compiles config text (the built-in default config, tests).
+pub fn compile_str(name: &str, text: &str, defines: &[Define]) -> Result<Config, Vec<Diagnostic>> {
+    let mut diags = Diags::default();
+    let src = preproc::preprocess_str(name, text, defines, &mut diags);
+    build(&src, diags, Mode::Run).0
+}
+
+/// Checks a config file: all diagnostics and the migration report.
+pub fn check_file(path: &Path, defines: &[Define]) -> CheckReport {
+    let mut diags = Diags::default();
+    let src = preproc::preprocess_file(path, defines, &mut diags);
+    build(&src, diags, Mode::Check).1
+}
+
+/// Checks config text.
+pub fn check_str(name: &str, text: &str, defines: &[Define]) -> CheckReport {
+    let mut diags = Diags::default();
+    let src = preproc::preprocess_str(name, text, defines, &mut diags);
+    build(&src, diags, Mode::Check).1
+}
+
+fn build(
+    src: &Source,
+    mut diags: Diags,
+    mode: Mode,
+) -> (Result<Config, Vec<Diagnostic>>, CheckReport) {
+    let tokens = lexer::lex(src, &mut diags);
+    let file = parser::parse(&tokens, src, &mut diags);
+    let mut report = MigrationReport::default();
+    let (mut cfg, settings, loaded) =
+        config::apply_globals(&file, src, &mut diags, &mut report, mode == Mode::Check);
+    let mut prog = Program {
+        settings,
+        myself: config::self_addrs(&cfg),
+        ..Program::default()
+    };
+    {
+        let mut c = Compiler::new(src, &mut diags, &mut report, mode, &loaded);
+        c.compile_routes(&file, &mut prog);
+    }
+    if prog.request_route.is_none() && !diags.has_errors() {
+        diags.warning(
+            src.pos(0),
+            "no request_route: every request will be dropped",
+        );
+    }
+    let check = CheckReport {
+        diagnostics: diags.list.clone(),
+        migration: report,
+    };
+    if diags.has_errors() {
+        return (Err(diags.list), check);
+    }
+    cfg.warnings = diags.list;
+    cfg.program = Arc::new(prog);
+    (Ok(cfg), check)
+}
+
+impl Program {
+    /// Runs `request_route` on a request. Whatever it relays or replies is
+    /// sent through `env`; a request neither relayed nor replied to is
+    /// dropped silently (Kamailio).
+    pub fn on_request(
+        &self,
+        msg: Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        shard: &mut ShardState,
+    ) {
+        let Some(id) = self.request_route else { return };
+        let mut x = exec_ctx::Exec::new(self, &msg, inb, env, &mut shard.vars);
+        x.run_route(id);
+    }
+
+    /// Runs `reply_route` (= the unnamed `onreply_route`) on a reply, then
+    /// relays it statelessly unless the route dropped it.
+    pub fn on_reply(
+        &self,
+        msg: Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        shard: &mut ShardState,
+    ) {
+        let mut x = exec_ctx::Exec::new(self, &msg, inb, env, &mut shard.vars);
+        if let Some(id) = self.reply_route {
+            x.run_route(id);
+            if x.st.dropped {
+                return;
+            }
+        }
+        x.relay_reply();
+    }
+}

@@ -1,0 +1,454 @@
+//! What a route puts on the wire, statelessly (RFC 3261 §16.11):
+//! forwarding a request (`forward()`), replying to it (`sl_send_reply`),
+//! and relaying a reply back along the Via path.
+//!
+//! - Our Via carries a branch derived only from the request (Kamailio
+//!   `src/core/char_msg_val.h`: From-tag, To-tag except for
+//!   INVITE/ACK/CANCEL, Call-ID, R-URI, CSeq number, top Via), so a
+//!   retransmission, a CANCEL and a non-2xx ACK get the same branch.
+//! - The received top Via gets `received=` when its host is not the source
+//!   address (RFC 3261 §18.2.1) and `rport=` when asked (RFC 3581 §4, or
+//!   `force_rport()`).
+//! - Replies go to the source address and, with rport, the source port;
+//!   over a stream they go back on the connection they came in on.
+//!
+//! (Written against `sip::Message` and `sip::edit::Edits`; to be swapped
+//! for the shared `proxy` helpers once they exist.)
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use md5::{Digest, Md5};
+
+use super::exec_ctx::Exec;
+use crate::route_io::Outbound;
+use crate::sip::{HeaderName, Message, Method, Scheme, Uri};
+use crate::transport::Transport;
+
+/// The RFC 3261 magic cookie.
+const COOKIE: &str = "z9hG4bK";
+
+/// The deterministic branch of our Via for `msg` (original R-URI).
+pub fn stateless_branch(msg: &Message) -> String {
+    let mut h = Md5::new();
+    let m = msg.method();
+    if let Some(t) = msg.from_tag() {
+        h.update(t);
+    }
+    if !matches!(m, Method::Invite | Method::Ack | Method::Cancel) {
+        if let Some(t) = msg.to_tag() {
+            h.update(t);
+        }
+    }
+    if let Some(c) = msg.call_id() {
+        h.update(c);
+    }
+    h.update(msg.ruri_bytes());
+    if let Some(c) = msg.cseq() {
+        h.update(c.number.to_string().as_bytes());
+    }
+    if let Some(v) = msg.top_via() {
+        h.update(v.host);
+        h.update(v.port.unwrap_or(0).to_string().as_bytes());
+        if let Some(b) = v.branch() {
+            h.update(b);
+        }
+    }
+    let d = h.finalize();
+    let mut s = String::with_capacity(COOKIE.len() + 32);
+    s.push_str(COOKIE);
+    for b in d {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The top Via rewritten with `received`/`rport` when needed: the byte
+/// range of its value element and the new text. None when unchanged.
+pub fn fixed_top_via(
+    msg: &Message,
+    src: SocketAddr,
+    force_rport: bool,
+) -> Option<(std::ops::Range<usize>, Vec<u8>)> {
+    let via = msg.top_via()?;
+    let rport_asked = via.rport().is_some() || force_rport;
+    let differs = via.host_ip() != Some(src.ip());
+    if !differs && !rport_asked {
+        return None;
+    }
+    let span = msg.span_of(via.raw)?;
+    let mut text = without_param(via.raw, b"rport");
+    if via.received().is_some() {
+        text = without_param(&text, b"received");
+    }
+    text.extend_from_slice(b";received=");
+    text.extend_from_slice(src.ip().to_string().as_bytes());
+    if rport_asked {
+        text.extend_from_slice(format!(";rport={}", src.port()).as_bytes());
+    }
+    Some((span.range(), text))
+}
+
+/// `raw` with every `;name` / `;name=value` parameter removed.
+fn without_param(raw: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b';' {
+            let mut j = i + 1;
+            while j < raw.len() && raw[j] == b' ' {
+                j += 1;
+            }
+            let name_end = j + name.len();
+            if name_end <= raw.len()
+                && raw[j..name_end].eq_ignore_ascii_case(name)
+                && matches!(raw.get(name_end), None | Some(b';' | b'=' | b' ' | b'\t'))
+            {
+                let mut k = name_end;
+                while k < raw.len() && raw[k] != b';' {
+                    k += 1;
+                }
+                i = k;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Where `uri` says to send: host, port, transport.
+pub fn uri_target(uri: &[u8]) -> Option<(String, Option<u16>, Transport)> {
+    let u = Uri::parse(uri).ok()?;
+    let host = String::from_utf8_lossy(u.maddr().unwrap_or(u.host_unbracketed())).into_owned();
+    let proto = u
+        .transport()
+        .unwrap_or(if matches!(u.scheme, Scheme::Sips) {
+            Transport::Tls
+        } else {
+            Transport::Udp
+        });
+    Some((host, u.port, proto))
+}
+
+impl Exec<'_, '_> {
+    /// Kamailio `forward()`: relays the request statelessly to `target`
+    /// (host, port) or else `$du`, else the R-URI. Returns 1 when sent,
+    /// -1 when the destination cannot be resolved or no local socket fits.
+    pub fn forward(
+        &mut self,
+        target: Option<(String, Option<u16>)>,
+        force_proto: Option<Transport>,
+    ) -> i32 {
+        if self.msg.is_response() {
+            return -1;
+        }
+        let (host, port, mut proto) = match target {
+            Some((h, p)) => (h, p, Transport::Udp),
+            None => {
+                let dest = match &self.st.du {
+                    Some(d) => d.clone(),
+                    None => self.ruri().into_owned(),
+                };
+                match uri_target(&dest) {
+                    Some(t) => t,
+                    None => {
+                        self.log_err(&format!(
+                            "forward: bad destination URI `{}`",
+                            String::from_utf8_lossy(&dest)
+                        ));
+                        return -1;
+                    }
+                }
+            }
+        };
+        if let Some(p) = force_proto {
+            proto = p;
+        }
+        let Some(dst) = self.env.resolve(&host, port, proto) else {
+            self.log_err(&format!("forward: cannot resolve `{host}`"));
+            return -1;
+        };
+        let Some(local) = self.env.local_for(dst, proto) else {
+            self.log_err(&format!("forward: no {proto} socket to send to {dst}"));
+            return -1;
+        };
+        let mut edits = self.st.edits.clone();
+        if let Some((range, text)) = fixed_top_via(self.msg, self.inb.src, self.st.force_rport) {
+            edits.replace(range, text);
+        }
+        let mut via = format!(
+            "Via: SIP/2.0/{} {}:{};branch={}",
+            proto.via_name(),
+            bracket(&local.advertise_host),
+            local.advertise_port,
+            stateless_branch(self.msg)
+        );
+        if self.st.add_local_rport {
+            via.push_str(";rport");
+        }
+        via.push_str("\r\n");
+        edits.add_header_first(self.msg, via.as_bytes());
+        if let Some(u) = &self.st.new_ruri {
+            edits.set_ruri(self.msg, u);
+        }
+        let bytes = match edits.apply(self.msg) {
+            Ok(b) => b,
+            Err(e) => {
+                self.log_err(&format!("forward: conflicting message edits: {e:?}"));
+                return -1;
+            }
+        };
+        self.env.send(Outbound {
+            proto,
+            local: local.addr,
+            dst,
+            conn: None,
+            bytes,
+        });
+        self.st.handled = true;
+        1
+    }
+
+    /// Kamailio `sl_send_reply(code, reason)`: a reply built from the
+    /// request, sent back to where it came from. ACKs are never answered.
+    pub fn send_reply(&mut self, code: u16, reason: &[u8]) -> i32 {
+        if self.msg.is_response() || !(100..=699).contains(&code) {
+            return -1;
+        }
+        if self.msg.method() == Method::Ack {
+            return 1;
+        }
+        let bytes = self.build_reply(code, reason);
+        let via = self.msg.top_via();
+        let rport = self.st.force_rport || via.as_ref().is_some_and(|v| v.rport().is_some());
+        let port = if rport || self.inb.proto.is_stream() {
+            self.inb.src.port()
+        } else {
+            via.as_ref().and_then(|v| v.port).unwrap_or(5060)
+        };
+        let dst = SocketAddr::new(self.inb.src.ip(), port);
+        self.env.send(Outbound {
+            proto: self.inb.proto,
+            local: self.inb.local,
+            dst,
+            conn: self.inb.conn,
+            bytes,
+        });
+        self.st.handled = true;
+        1
+    }
+
+    /// The bytes of a local reply to the request.
+    pub fn build_reply(&self, code: u16, reason: &[u8]) -> Vec<u8> {
+        let msg = self.msg;
+        let buf = msg.as_bytes();
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(format!("SIP/2.0 {code} ").as_bytes());
+        out.extend_from_slice(reason);
+        out.extend_from_slice(b"\r\n");
+        let top_fix = fixed_top_via(msg, self.inb.src, self.st.force_rport);
+        let mut first_via = true;
+        for h in msg.headers() {
+            match h.name {
+                HeaderName::Via => {
+                    let line = &buf[h.range.clone()];
+                    match (&top_fix, first_via) {
+                        (Some((r, text)), true)
+                            if r.start >= h.range.start && r.end <= h.range.end =>
+                        {
+                            out.extend_from_slice(&buf[h.range.start..r.start]);
+                            out.extend_from_slice(text);
+                            out.extend_from_slice(&buf[r.end..h.range.end]);
+                        }
+                        _ => out.extend_from_slice(line),
+                    }
+                    first_via = false;
+                }
+                HeaderName::To if code > 100 && msg.to_tag().is_none() => {
+                    out.extend_from_slice(&buf[h.range.start..h.value_range.end]);
+                    out.extend_from_slice(b";tag=");
+                    out.extend_from_slice(self.local_to_tag().as_bytes());
+                    out.extend_from_slice(&buf[h.value_range.end..h.range.end]);
+                }
+                HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq => {
+                    out.extend_from_slice(&buf[h.range.clone()]);
+                }
+                _ => {}
+            }
+        }
+        if (300..400).contains(&code) {
+            if let Some(u) = &self.st.new_ruri {
+                out.extend_from_slice(b"Contact: <");
+                out.extend_from_slice(u);
+                out.extend_from_slice(b">\r\n");
+            }
+        }
+        out.extend_from_slice(&self.st.reply_headers);
+        if let Some(s) = &self.prog.settings.server_header {
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        out
+    }
+
+    /// A To-tag stable across retransmissions of the request, in sl's
+    /// `<32 hex>.<8 hex>` shape.
+    fn local_to_tag(&self) -> String {
+        let msg = self.msg;
+        let mut h = Md5::new();
+        h.update(b"sipshard-sl");
+        h.update(msg.call_id().unwrap_or_default());
+        h.update(msg.from_tag().unwrap_or_default());
+        if let Some(v) = msg.top_via() {
+            h.update(v.branch().unwrap_or_default());
+        }
+        let d = h.finalize();
+        let mut s = String::with_capacity(41);
+        for b in &d[..16] {
+            let _ = write!(s, "{b:02x}");
+        }
+        s.push('.');
+        let crc = d.iter().fold(0u32, |a, &b| a.rotate_left(5) ^ u32::from(b));
+        let _ = write!(s, "{crc:08x}");
+        s
+    }
+
+    /// Relays a reply statelessly: the top Via must be ours; it is removed
+    /// and the reply goes where the next Via says (RFC 3261 §18.2.2:
+    /// `received` and `rport` win over sent-by). Returns false when the
+    /// reply is not ours or has nowhere to go.
+    pub fn relay_reply(&mut self) -> bool {
+        let msg = self.msg;
+        let mut vias = msg.vias();
+        let Some(Ok(top)) = vias.next() else {
+            return false;
+        };
+        let top_proto = top.transport;
+        let ours = {
+            let port = top.port.unwrap_or(5060);
+            self.prog.myself.iter().any(|s| {
+                let host_ok = match (top.host_ip(), s.host.parse::<std::net::IpAddr>().ok()) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => s
+                        .host
+                        .as_bytes()
+                        .eq_ignore_ascii_case(top.host_unbracketed()),
+                };
+                host_ok
+                    && (s.port.is_none() || s.port == Some(port))
+                    && (s.proto.is_none() || s.proto == top_proto)
+            })
+        };
+        if !ours {
+            self.log_err("reply's top Via is not ours; dropped");
+            return false;
+        }
+        let Some(Ok(next)) = vias.next() else {
+            self.log_err("reply has no second Via; dropped");
+            return false;
+        };
+        let proto = next.transport.unwrap_or(Transport::Udp);
+        let host = match next.received() {
+            Some(r) => String::from_utf8_lossy(r).into_owned(),
+            None => String::from_utf8_lossy(next.host_unbracketed()).into_owned(),
+        };
+        let port = match next.rport() {
+            Some(Some(p)) => Some(p),
+            _ => next.port,
+        };
+        let Some(dst) = self.env.resolve(&host, port, proto) else {
+            self.log_err(&format!("reply: cannot resolve Via host `{host}`"));
+            return false;
+        };
+        let Some(local) = self.env.local_for(dst, proto) else {
+            self.log_err(&format!("reply: no {proto} socket to send to {dst}"));
+            return false;
+        };
+        let mut edits = self.st.edits.clone();
+        // Remove our Via: the whole header line, or the first element of a
+        // comma-separated line.
+        let Some(h) = msg.headers_of(HeaderName::Via).next() else {
+            return false;
+        };
+        let Some(top_span) = msg.span_of(top.raw) else {
+            return false;
+        };
+        let top_range = top_span.range();
+        let buf = msg.as_bytes();
+        let rest = &buf[top_range.end..h.value_range.end];
+        if rest.iter().all(|b| b.is_ascii_whitespace()) {
+            edits.remove_header(&h);
+        } else {
+            let comma = rest
+                .iter()
+                .position(|&b| b == b',')
+                .map_or(rest.len(), |p| p + 1);
+            let mut end = top_range.end + comma;
+            while end < h.value_range.end && buf[end].is_ascii_whitespace() {
+                end += 1;
+            }
+            edits.delete(top_range.start..end);
+        }
+        let bytes = match edits.apply(msg) {
+            Ok(b) => b,
+            Err(e) => {
+                self.log_err(&format!("reply: conflicting message edits: {e:?}"));
+                return false;
+            }
+        };
+        self.env.send(Outbound {
+            proto,
+            local: local.addr,
+            dst,
+            conn: None,
+            bytes,
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn param_removal() {
+        assert_eq!(
+            without_param(b"SIP/2.0/UDP h;rport;branch=z", b"rport"),
+            b"SIP/2.0/UDP h;branch=z"
+        );
+        assert_eq!(
+            without_param(b"SIP/2.0/UDP h;branch=z;rport=5", b"rport"),
+            b"SIP/2.0/UDP h;branch=z"
+        );
+        assert_eq!(
+            without_param(b"SIP/2.0/UDP h;rportx=1", b"rport"),
+            b"SIP/2.0/UDP h;rportx=1"
+        );
+    }
+
+    #[test]
+    fn uri_targets() {
+        assert_eq!(
+            uri_target(b"sip:a@10.0.0.1:5070;transport=tcp"),
+            Some(("10.0.0.1".into(), Some(5070), Transport::Tcp))
+        );
+        assert_eq!(
+            uri_target(b"sips:[::1]"),
+            Some(("::1".into(), None, Transport::Tls))
+        );
+        assert_eq!(uri_target(b"nonsense"), None);
+        assert_eq!(bracket("::1"), "[::1]");
+    }
+}
