@@ -121,7 +121,7 @@ pub fn check_shape(cipher: &CipherKey, esp: &[u8]) -> Result<EspHeader, EspError
         });
     }
     let encrypted = esp.len() - ESP_HEADER_LEN - alg.iv_len() - ICV_LEN;
-    if encrypted % alg.block_len() != 0 {
+    if !encrypted.is_multiple_of(alg.block_len()) {
         return Err(EspError::Misaligned {
             len: encrypted,
             block: alg.block_len(),

@@ -95,7 +95,7 @@ impl CipherKey {
             });
         }
         let block = self.algorithm.block_len();
-        if buf.len() % block != 0 {
+        if !buf.len().is_multiple_of(block) {
             return Err(EspError::Misaligned {
                 len: buf.len(),
                 block,
