@@ -97,15 +97,6 @@ impl RecvBatch {
         (&self.bufs[i][..self.lens[i]], addr.as_socket())
     }
 
-    /// Datagram count of the last `recv`.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// True when the last `recv` got nothing.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
 }
 
 /// Outgoing datagrams queued for one `sendmmsg`.
@@ -146,11 +137,6 @@ impl SendBatch {
             hdrs: vec![zeroed_hdr; slots],
             used: 0,
         }
-    }
-
-    /// Queued datagrams.
-    pub fn len(&self) -> usize {
-        self.spans.len()
     }
 
     /// True when nothing is queued.

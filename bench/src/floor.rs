@@ -32,7 +32,7 @@ pub struct FloorArgs {
     pub shards: usize,
     /// CPUs to pin the shards to, comma-separated (default: all, in order).
     #[arg(long, value_name = "LIST", value_parser = crate::shards::parse_cpus)]
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<crate::shards::CpuList>,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,

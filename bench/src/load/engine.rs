@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::callid::CallRef;
 use super::calls::{Phase, Slab};
+use super::poller::Poller;
 use super::requests::{write_request, Endpoints, RequestSpec};
 use super::stats::{RunStats, Step};
 use super::timers::{Fired, Timers};
@@ -56,8 +57,6 @@ pub struct ThreadResult {
     pub stats: RunStats,
     /// Receive-queue drops of this thread's sockets (/proc/net/udp).
     pub socket_drops: u64,
-    /// Local ports used.
-    pub ports: Vec<u16>,
 }
 
 struct Sock {
@@ -453,37 +452,16 @@ impl Engine {
         }
     }
 
-    /// Waits for input until `deadline` (or returns at once if it passed).
-    fn wait(&self, pollfds: &mut [libc::pollfd], deadline: Option<Instant>, now: Instant) {
-        let timeout = deadline
-            .map(|d| d.saturating_duration_since(now))
-            .unwrap_or(Duration::from_millis(100));
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        for p in pollfds.iter_mut() {
-            p.revents = 0;
-        }
-        // SAFETY: pollfds is a valid array of initialised pollfd structs.
-        unsafe {
-            libc::ppoll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, &ts, std::ptr::null());
-        }
-    }
-
-    fn run(mut self) -> ThreadResult {
+    fn run(mut self) -> Result<ThreadResult, String> {
         if let Some(cpu) = self.plan.cpu {
             pin(cpu);
         }
-        let mut pollfds: Vec<libc::pollfd> = self
-            .sockets
-            .iter()
-            .map(|s| libc::pollfd {
-                fd: s.socket.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        let mut poller = Poller::new(self.sockets.len()).map_err(|e| format!("load: epoll: {e}"))?;
+        for (i, s) in self.sockets.iter().enumerate() {
+            poller
+                .add(s.socket.as_raw_fd(), i as u64)
+                .map_err(|e| format!("load: epoll_ctl: {e}"))?;
+        }
         let mut recv = RecvBatch::new(BATCH);
         let interval = Duration::from_secs_f64(1.0 / self.plan.rate.max(1e-9));
         let mut next_index = 0u64;
@@ -515,14 +493,14 @@ impl Engine {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            self.wait(&mut pollfds, deadline, now);
+            let timeout = deadline.map_or(Duration::from_millis(100), |d| d.saturating_duration_since(now));
+            let ready = poller.wait(timeout);
             let now = Instant::now();
-            for i in 0..pollfds.len() {
-                if pollfds[i].revents & libc::POLLIN == 0 {
-                    continue;
-                }
+            for r in 0..ready {
+                let i = poller.token(r) as usize;
+                let fd = self.sockets[i].socket.as_raw_fd();
                 loop {
-                    let got = recv.recv(pollfds[i].fd).unwrap_or(0);
+                    let got = recv.recv(fd).unwrap_or(0);
                     for k in 0..got {
                         let (bytes, _) = recv.get(k);
                         self.on_datagram(bytes, i, now);
@@ -536,15 +514,11 @@ impl Engine {
         }
         let ports: Vec<u16> = self.sockets.iter().map(|s| s.port).collect();
         let socket_drops = crate::sockopt::udp_drops(&ports);
-        ThreadResult {
-            stats: self.stats,
-            socket_drops,
-            ports,
-        }
+        Ok(ThreadResult { stats: self.stats, socket_drops })
     }
 }
 
 /// Runs one generator thread to completion.
 pub fn run_thread(plan: ThreadPlan) -> Result<ThreadResult, String> {
-    Ok(Engine::new(plan)?.run())
+    Engine::new(plan)?.run()
 }

@@ -8,6 +8,7 @@
 mod callid;
 mod calls;
 mod engine;
+mod poller;
 mod requests;
 mod stats;
 mod timers;
@@ -55,17 +56,6 @@ impl Scenario {
         }
     }
 
-    /// SIP messages per successful scenario at the generator (sent + received,
-    /// without 100 Trying), used to put rates in messages per second.
-    pub fn messages_per_scenario(self) -> u64 {
-        match self {
-            Scenario::Options | Scenario::Message => 2,
-            Scenario::Register => 4,
-            Scenario::Call => 6,
-            Scenario::CallCancel => 6,
-        }
-    }
-
     /// Name as on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -110,7 +100,7 @@ pub struct LoadArgs {
     pub threads: usize,
     /// CPUs to pin the threads to, comma-separated (default: unpinned).
     #[arg(long, value_name = "LIST", value_parser = crate::shards::parse_cpus)]
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<crate::shards::CpuList>,
     /// Source sockets (ports) per thread; calls are spread over them.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub sockets: usize,
@@ -331,7 +321,7 @@ pub fn run_cli(a: &LoadArgs) -> Result<(), String> {
         rate: 0.0,
         duration: 0.0,
         threads: a.threads,
-        cpus: a.cpus.clone(),
+        cpus: a.cpus.clone().map(|c| c.0),
         sockets: a.sockets,
         local_ip: a.local_ip,
         t1: Duration::from_millis(a.t1_ms.max(1)),

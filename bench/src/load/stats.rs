@@ -170,7 +170,7 @@ impl RunStats {
             failed.insert(code.to_string(), json!(n));
         }
         let mut latency = Map::new();
-        for (step, h) in STEPS.iter().zip(&self.latency).filter(|(_, h)| h.len() > 0) {
+        for (step, h) in STEPS.iter().zip(&self.latency).filter(|(_, h)| !h.is_empty()) {
             latency.insert(step.name().to_string(), percentiles(h));
         }
         json!({

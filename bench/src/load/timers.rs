@@ -47,11 +47,6 @@ impl Timers {
         }
     }
 
-    /// T1.
-    pub fn t1(&self) -> Duration {
-        self.t1
-    }
-
     /// The interval of level `k`.
     pub fn interval(&self, level: usize) -> Duration {
         self.t1 * (1u32 << level.min(LEVELS - 1))

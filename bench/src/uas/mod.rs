@@ -32,7 +32,7 @@ pub struct UasArgs {
     pub shards: usize,
     /// CPUs to pin the shards to, comma-separated (default: all, in order).
     #[arg(long, value_name = "LIST", value_parser = crate::shards::parse_cpus)]
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<crate::shards::CpuList>,
     /// Milliseconds between 180 and 200 for INVITE (0: answer at once).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub answer_delay_ms: u64,

@@ -55,13 +55,8 @@ impl UasStats {
         self.send_errors += o.send_errors;
     }
 
-    /// All requests received.
-    pub fn requests(&self) -> u64 {
-        self.invite + self.ack + self.bye + self.cancel + self.options + self.message + self.register + self.other_requests
-    }
-
     /// The counts as a JSON object.
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(self) -> Value {
         json!({
             "requests": {
                 "INVITE": self.invite, "ACK": self.ack, "BYE": self.bye, "CANCEL": self.cancel,
