@@ -97,3 +97,58 @@ pub trait RouteEnv {
     /// The shard running the program (0-based).
     fn shard(&self) -> usize;
 }
+
+/// A routing program as the runtime drives it: one shared, immutable
+/// program and one mutable state per shard.
+pub trait Router: Send + Sync {
+    /// What one shard keeps across messages (Kamailio: per worker).
+    type ShardState: 'static;
+
+    fn new_shard_state(&self, shard: usize) -> Self::ShardState;
+
+    /// Routes a request that parsed.
+    fn on_request(
+        &self,
+        msg: crate::sip::Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    );
+
+    /// Routes a reply that parsed.
+    fn on_reply(
+        &self,
+        msg: crate::sip::Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    );
+}
+
+impl Router for crate::script::Program {
+    type ShardState = crate::script::ShardState;
+
+    fn new_shard_state(&self, _shard: usize) -> Self::ShardState {
+        crate::script::Program::new_shard_state(self)
+    }
+
+    fn on_request(
+        &self,
+        msg: crate::sip::Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    ) {
+        crate::script::Program::on_request(self, msg, inb, env, state)
+    }
+
+    fn on_reply(
+        &self,
+        msg: crate::sip::Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    ) {
+        crate::script::Program::on_reply(self, msg, inb, env, state)
+    }
+}

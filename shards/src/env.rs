@@ -19,7 +19,10 @@ pub struct ShardEnv<'a, R: Router> {
 
 impl<'a, R: Router> ShardEnv<'a, R> {
     pub fn new(shard: &'a Shard<R>) -> Self {
-        ShardEnv { shard, outbox: Vec::new() }
+        ShardEnv {
+            shard,
+            outbox: Vec::new(),
+        }
     }
 
     /// What the router asked to send.
@@ -38,7 +41,11 @@ thread_local! {
 fn source_ip_towards(dst: SocketAddr) -> Option<IpAddr> {
     ROUTE_SRC.with(|c| {
         *c.borrow_mut().entry(dst.ip()).or_insert_with(|| {
-            let any: SocketAddr = if dst.is_ipv6() { "[::]:0".parse().ok()? } else { "0.0.0.0:0".parse().ok()? };
+            let any: SocketAddr = if dst.is_ipv6() {
+                "[::]:0".parse().ok()?
+            } else {
+                "0.0.0.0:0".parse().ok()?
+            };
             let s = std::net::UdpSocket::bind(any).ok()?;
             s.connect(dst).ok()?;
             s.local_addr().ok().map(|a| a.ip())

@@ -19,6 +19,15 @@
 //! asks for.
 
 pub mod conn_index;
+pub mod env;
+pub mod interfaces;
 pub mod logger;
+pub mod mesh;
 pub mod resolve;
+pub mod server;
+pub mod shard;
 pub mod sockets;
+pub mod tcp;
+pub mod udp;
+
+pub use server::{run, RunError, ServerConfig};

@@ -48,12 +48,26 @@ impl Logger {
             Some(s) => format!("shard {s}"),
             None => "main".to_string(),
         };
-        let text = format!("{} [{}] {}: {}", unix_time(), who, level_name(lvl), line.trim_end());
+        let text = format!(
+            "{} [{}] {}: {}",
+            unix_time(),
+            who,
+            level_name(lvl),
+            line.trim_end()
+        );
         match self.tx.try_send(text) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Queues a line whatever the level (start-up banner).
+    pub fn always(&self, line: &str) {
+        let text = format!("{} [main] NOTICE: {}", unix_time(), line.trim_end());
+        if self.tx.try_send(text).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -22,7 +22,10 @@ pub fn default_port(proto: Transport) -> u16 {
 
 /// Parses an IP literal, accepting `[v6]`.
 pub fn parse_ip(host: &str) -> Option<IpAddr> {
-    let h = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let h = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     h.parse().ok()
 }
 
@@ -33,7 +36,12 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn resolve(&mut self, host: &str, port: Option<u16>, proto: Transport) -> Option<SocketAddr> {
+    pub fn resolve(
+        &mut self,
+        host: &str,
+        port: Option<u16>,
+        proto: Transport,
+    ) -> Option<SocketAddr> {
         let port = port.unwrap_or_else(|| default_port(proto));
         if let Some(ip) = parse_ip(host) {
             return Some(SocketAddr::new(ip, port));
@@ -44,7 +52,11 @@ impl Resolver {
                 return ip.map(|ip| SocketAddr::new(ip, port));
             }
         }
-        let ip = (host, port).to_socket_addrs().ok().and_then(|mut it| it.next()).map(|a| a.ip());
+        let ip = (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut it| it.next())
+            .map(|a| a.ip());
         if self.cache.len() > 4096 {
             self.cache.clear();
         }
@@ -60,10 +72,22 @@ mod tests {
     #[test]
     fn literals_and_localhost() {
         let mut r = Resolver::default();
-        assert_eq!(r.resolve("127.0.0.1", Some(5070), Transport::Udp), Some("127.0.0.1:5070".parse().unwrap()));
-        assert_eq!(r.resolve("[::1]", None, Transport::Tls), Some("[::1]:5061".parse().unwrap()));
-        assert_eq!(r.resolve("::1", None, Transport::Udp), Some("[::1]:5060".parse().unwrap()));
+        assert_eq!(
+            r.resolve("127.0.0.1", Some(5070), Transport::Udp),
+            Some("127.0.0.1:5070".parse().unwrap())
+        );
+        assert_eq!(
+            r.resolve("[::1]", None, Transport::Tls),
+            Some("[::1]:5061".parse().unwrap())
+        );
+        assert_eq!(
+            r.resolve("::1", None, Transport::Udp),
+            Some("[::1]:5060".parse().unwrap())
+        );
         assert!(r.resolve("localhost", Some(1), Transport::Udp).is_some());
-        assert_eq!(r.resolve("no-such-host.invalid", None, Transport::Udp), None);
+        assert_eq!(
+            r.resolve("no-such-host.invalid", None, Transport::Udp),
+            None
+        );
     }
 }

@@ -70,7 +70,9 @@ impl ServerConfig {
         if self.shards > 0 {
             self.shards
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         }
     }
 }
@@ -85,7 +87,11 @@ pub enum RunError {
     /// locked-memory limit too low, seccomp profile blocking io_uring).
     Executor(String),
     /// A socket could not be bound.
-    Bind { proto: Transport, addr: SocketAddr, error: std::io::Error },
+    Bind {
+        proto: Transport,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     /// A shard stopped with an error.
     Shard(String),
 }
@@ -99,7 +105,9 @@ impl fmt::Display for RunError {
                 "cannot start a shard executor: {e} (io_uring needs Linux >= 5.8, \
                  enough locked memory (ulimit -l), and a seccomp profile that allows io_uring)"
             ),
-            RunError::Bind { proto, addr, error } => write!(f, "cannot listen on {proto}:{addr}: {error}"),
+            RunError::Bind { proto, addr, error } => {
+                write!(f, "cannot listen on {proto}:{addr}: {error}")
+            }
             RunError::Shard(e) => write!(f, "shard stopped: {e}"),
         }
     }
@@ -111,12 +119,18 @@ impl std::error::Error for RunError {}
 ///
 /// Sockets are bound inside each shard before any shard starts serving, so
 /// a bind error is reported here rather than left in a log.
-pub fn run<R: Router + 'static>(cfg: ServerConfig, router: Arc<R>, logger: Logger) -> Result<(), RunError> {
+pub fn run<R: Router + 'static>(
+    cfg: ServerConfig,
+    router: Arc<R>,
+    logger: Logger,
+) -> Result<(), RunError> {
     if cfg.listen.is_empty() {
         return Err(RunError::NoListen);
     }
     let n = cfg.shard_count();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mesh = MeshBuilder::<CrossShard, _>::full(n, 4096);
     let index = ConnIndex::new();
     let cfg = Arc::new(cfg);
@@ -134,7 +148,9 @@ pub fn run<R: Router + 'static>(cfg: ServerConfig, router: Arc<R>, logger: Logge
             .io_memory(1 << 20)
             .ring_depth(1024);
         let handle = builder
-            .spawn(move || async move { Shard::serve(cfg, router, index, mesh, logger, ready).await })
+            .spawn(
+                move || async move { Shard::serve(cfg, router, index, mesh, logger, ready).await },
+            )
             .map_err(|e| RunError::Executor(e.to_string()))?;
         handles.push(handle);
     }
@@ -146,11 +162,7 @@ pub fn run<R: Router + 'static>(cfg: ServerConfig, router: Arc<R>, logger: Logge
             Err(_) => return Err(RunError::Shard("a shard exited during start-up".into())),
         }
     }
-    logger.log(
-        sipshard_core::route_io::level::NOTICE,
-        None,
-        &format!("sipshard started: {n} shard(s) on {cpus} CPU(s)"),
-    );
+    logger.always(&format!("sipshard started: {n} shard(s) on {cpus} CPU(s)"));
     for h in handles {
         match h.join() {
             Ok(Ok(())) => {}

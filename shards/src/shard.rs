@@ -28,7 +28,7 @@ use crate::{sockets, tcp, udp};
 pub struct ConnHandle {
     pub proto: Transport,
     pub peer: SocketAddr,
-    pub tx: LocalSender<Vec<u8>>,
+    pub tx: Rc<LocalSender<Vec<u8>>>,
 }
 
 /// Everything one shard owns. Lives in an `Rc` on its executor.
@@ -61,19 +61,31 @@ impl<R: Router + 'static> Shard<R> {
         logger: Logger,
         ready: crossbeam::channel::Sender<Result<(), RunError>>,
     ) -> Result<(), RunError> {
-        let (senders, mut receivers) = mesh.join().await.map_err(|_| RunError::Shard("mesh join failed".into()))?;
+        let (senders, mut receivers) = mesh
+            .join()
+            .await
+            .map_err(|_| RunError::Shard("mesh join failed".into()))?;
         let id = senders.peer_id();
         let mut udp_socks = Vec::new();
         let mut tcp_listeners = Vec::new();
         let mut locals = Vec::new();
         for l in &cfg.listen {
             let bound = match l.proto {
-                Transport::Udp => sockets::bind_udp(l.addr, cfg.udp_rcvbuf).map(|s| udp_socks.push((l.addr, Rc::new(s)))),
-                Transport::Tcp => sockets::bind_tcp(l.addr).map(|s| tcp_listeners.push((l.addr, s))),
-                other => Err(std::io::Error::other(format!("transport {other} is not supported yet"))),
+                Transport::Udp => sockets::bind_udp(l.addr, cfg.udp_rcvbuf)
+                    .map(|s| udp_socks.push((l.addr, Rc::new(s)))),
+                Transport::Tcp => {
+                    sockets::bind_tcp(l.addr).map(|s| tcp_listeners.push((l.addr, s)))
+                }
+                other => Err(std::io::Error::other(format!(
+                    "transport {other} is not supported yet"
+                ))),
             };
             if let Err(error) = bound {
-                let e = RunError::Bind { proto: l.proto, addr: l.addr, error };
+                let e = RunError::Bind {
+                    proto: l.proto,
+                    addr: l.addr,
+                    error,
+                };
                 let _ = ready.send(Err(RunError::Shard(e.to_string())));
                 return Err(e);
             }
@@ -81,7 +93,12 @@ impl<R: Router + 'static> Shard<R> {
                 Some((h, p)) => (h.clone(), *p),
                 None => (l.addr.ip().to_string(), l.addr.port()),
             };
-            locals.push(LocalSocket { proto: l.proto, addr: l.addr, advertise_host: host, advertise_port: port });
+            locals.push(LocalSocket {
+                proto: l.proto,
+                addr: l.addr,
+                advertise_host: host,
+                advertise_port: port,
+            });
         }
         let shard = Rc::new(Shard {
             id,
@@ -112,10 +129,18 @@ impl<R: Router + 'static> Shard<R> {
             }));
         }
         for (addr, sock) in udp_socks {
-            tasks.push(glommio::spawn_local(udp::serve(Rc::clone(&shard), addr, sock)));
+            tasks.push(glommio::spawn_local(udp::serve(
+                Rc::clone(&shard),
+                addr,
+                sock,
+            )));
         }
         for (addr, listener) in tcp_listeners {
-            tasks.push(glommio::spawn_local(tcp::accept_loop(Rc::clone(&shard), addr, listener)));
+            tasks.push(glommio::spawn_local(tcp::accept_loop(
+                Rc::clone(&shard),
+                addr,
+                listener,
+            )));
         }
         for t in tasks {
             t.await;
@@ -126,8 +151,8 @@ impl<R: Router + 'static> Shard<R> {
     /// Parses one message and runs the router on it, then sends what the
     /// router produced. Malformed requests get a 400 with the reason when a
     /// reply can be routed.
-    pub async fn handle(self: &Rc<Self>, bytes: Vec<u8>, inb: Inbound) {
-        let outs = match Message::parse(bytes) {
+    pub async fn handle(self: &Rc<Self>, bytes: &[u8], inb: Inbound) {
+        let outs = match Message::parse(bytes.to_vec()) {
             Ok(msg) => {
                 let mut env = ShardEnv::new(self);
                 let mut state = self.state.borrow_mut();
@@ -138,15 +163,20 @@ impl<R: Router + 'static> Shard<R> {
                 }
                 env.into_outbox()
             }
-            Err((err, bytes)) => {
+            Err(err) => {
                 if self.logger.enabled(level::INFO) {
                     self.logger.log(
                         level::INFO,
                         Some(self.id),
-                        &format!("malformed message from {}:{}: {}", inb.proto, inb.src, err.reason()),
+                        &format!(
+                            "malformed message from {}:{}: {}",
+                            inb.proto,
+                            inb.src,
+                            err.reason()
+                        ),
                     );
                 }
-                match reply_to_malformed(&bytes, err) {
+                match reply_to_malformed(bytes, err, inb.src) {
                     Some(reply) => vec![Outbound {
                         proto: inb.proto,
                         local: inb.local,
@@ -171,11 +201,18 @@ impl<R: Router + 'static> Shard<R> {
             _ => {
                 let owner = out
                     .conn
-                    .filter(|c| self.index.get(out.proto, out.dst) == Some(*c) || c.shard as usize != self.id)
+                    .filter(|c| {
+                        self.index.get(out.proto, out.dst) == Some(*c)
+                            || c.shard as usize != self.id
+                    })
                     .or_else(|| self.index.get(out.proto, out.dst));
                 match owner {
                     Some(c) if c.shard as usize != self.id => {
-                        if self.mesh.try_send_to(c.shard as usize, CrossShard::Send(out)).is_err() {
+                        if self
+                            .mesh
+                            .try_send_to(c.shard as usize, CrossShard::Send(out))
+                            .is_err()
+                        {
                             self.mesh_drops.set(self.mesh_drops.get() + 1);
                         }
                     }
@@ -186,16 +223,20 @@ impl<R: Router + 'static> Shard<R> {
     }
 
     async fn send_udp(&self, out: Outbound) {
-        let sock = self
-            .udp
-            .iter()
-            .find(|(a, _)| *a == out.local)
-            .or_else(|| self.udp.iter().find(|(a, _)| a.is_ipv6() == out.dst.is_ipv6()));
+        let sock = self.udp.iter().find(|(a, _)| *a == out.local).or_else(|| {
+            self.udp
+                .iter()
+                .find(|(a, _)| a.is_ipv6() == out.dst.is_ipv6())
+        });
         match sock {
             Some((_, s)) => {
                 if let Err(e) = s.send_to(&out.bytes, out.dst).await {
                     if self.logger.enabled(level::WARN) {
-                        self.logger.log(level::WARN, Some(self.id), &format!("udp send to {} failed: {e}", out.dst));
+                        self.logger.log(
+                            level::WARN,
+                            Some(self.id),
+                            &format!("udp send to {} failed: {e}", out.dst),
+                        );
                     }
                 }
             }
@@ -216,7 +257,7 @@ impl<R: Router + 'static> Shard<R> {
             .map(|c| c.id)
             .filter(|id| self.conns.borrow().contains_key(id))
             .or_else(|| self.by_peer.borrow().get(&(out.proto, out.dst)).copied());
-        let tx = existing.and_then(|id| self.conns.borrow().get(&id).map(|c| c.tx.clone()));
+        let tx = existing.and_then(|id| self.conns.borrow().get(&id).map(|c| Rc::clone(&c.tx)));
         let tx = match tx {
             Some(tx) => tx,
             None => match tcp::connect(self, out.proto, out.local, out.dst) {
@@ -225,17 +266,31 @@ impl<R: Router + 'static> Shard<R> {
             },
         };
         if tx.try_send(out.bytes).is_err() && self.logger.enabled(level::WARN) {
-            self.logger.log(level::WARN, Some(self.id), &format!("connection to {} is congested; message dropped", out.dst));
+            self.logger.log(
+                level::WARN,
+                Some(self.id),
+                &format!("connection to {} is congested; message dropped", out.dst),
+            );
         }
     }
 
     /// Registers a connection this shard now owns.
-    pub fn add_conn(&self, proto: Transport, peer: SocketAddr, tx: LocalSender<Vec<u8>>) -> ConnId {
+    pub fn add_conn(
+        &self,
+        proto: Transport,
+        peer: SocketAddr,
+        tx: Rc<LocalSender<Vec<u8>>>,
+    ) -> ConnId {
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
-        self.conns.borrow_mut().insert(id, ConnHandle { proto, peer, tx });
+        self.conns
+            .borrow_mut()
+            .insert(id, ConnHandle { proto, peer, tx });
         self.by_peer.borrow_mut().insert((proto, peer), id);
-        let cid = ConnId { shard: self.id as u16, id };
+        let cid = ConnId {
+            shard: self.id as u16,
+            id,
+        };
         self.index.insert(proto, peer, cid);
         cid
     }

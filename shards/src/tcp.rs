@@ -13,7 +13,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use sipshard_core::route_io::{level, ConnId, Inbound, Router};
-use sipshard_core::sip::framing::{frame, Frame};
+use sipshard_core::sip::framing::{next_frame, Frame, Limits};
 use sipshard_core::transport::Transport;
 
 use crate::shard::Shard;
@@ -22,19 +22,31 @@ use crate::shard::Shard;
 const WRITE_QUEUE: usize = 4096;
 
 /// Accepts connections forever; each gets a reader and a writer task.
-pub async fn accept_loop<R: Router + 'static>(shard: Rc<Shard<R>>, local: SocketAddr, listener: TcpListener) {
+pub async fn accept_loop<R: Router + 'static>(
+    shard: Rc<Shard<R>>,
+    local: SocketAddr,
+    listener: TcpListener,
+) {
     let per_shard_max = (shard.cfg.tcp_max_connections / shard.cfg.shard_count()).max(1);
     loop {
         let stream = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                shard.logger.log(level::ERR, Some(shard.id), &format!("tcp accept on {local} failed: {e}"));
+                shard.logger.log(
+                    level::ERR,
+                    Some(shard.id),
+                    &format!("tcp accept on {local} failed: {e}"),
+                );
                 glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };
         if shard.conn_count() >= per_shard_max {
-            shard.logger.log(level::WARN, Some(shard.id), "tcp_max_connections reached: connection refused");
+            shard.logger.log(
+                level::WARN,
+                Some(shard.id),
+                "tcp_max_connections reached: connection refused",
+            );
             drop(stream);
             continue;
         }
@@ -44,7 +56,7 @@ pub async fn accept_loop<R: Router + 'static>(shard: Rc<Shard<R>>, local: Socket
         };
         let _ = stream.set_nodelay(true);
         let (tx, rx) = local_channel::new_bounded(WRITE_QUEUE);
-        let cid = shard.add_conn(Transport::Tcp, peer, tx);
+        let cid = shard.add_conn(Transport::Tcp, peer, Rc::new(tx));
         glommio::spawn_local(run_conn(Rc::clone(&shard), stream, rx, cid, local, peer)).detach();
     }
 }
@@ -57,13 +69,18 @@ pub fn connect<R: Router + 'static>(
     proto: Transport,
     local: SocketAddr,
     dst: SocketAddr,
-) -> Option<LocalSender<Vec<u8>>> {
+) -> Option<Rc<LocalSender<Vec<u8>>>> {
     if proto != Transport::Tcp {
-        shard.logger.log(level::ERR, Some(shard.id), &format!("cannot send over {proto}: not supported yet"));
+        shard.logger.log(
+            level::ERR,
+            Some(shard.id),
+            &format!("cannot send over {proto}: not supported yet"),
+        );
         return None;
     }
     let (tx, rx) = local_channel::new_bounded(WRITE_QUEUE);
-    let cid = shard.add_conn(proto, dst, tx.clone());
+    let tx = Rc::new(tx);
+    let cid = shard.add_conn(proto, dst, Rc::clone(&tx));
     let shard = Rc::clone(shard);
     glommio::spawn_local(async move {
         match TcpStream::connect_timeout(dst, std::time::Duration::from_secs(5)).await {
@@ -73,7 +90,11 @@ pub fn connect<R: Router + 'static>(
                 run_conn(shard, stream, rx, cid, local, dst).await;
             }
             Err(e) => {
-                shard.logger.log(level::WARN, Some(shard.id), &format!("tcp connect to {dst} failed: {e}"));
+                shard.logger.log(
+                    level::WARN,
+                    Some(shard.id),
+                    &format!("tcp connect to {dst} failed: {e}"),
+                );
                 shard.remove_conn(cid);
             }
         }
@@ -101,9 +122,18 @@ async fn run_conn<R: Router + 'static>(
         }
         let _ = writer.close().await;
     });
-    let inb = Inbound { proto: Transport::Tcp, src: peer, local, conn: Some(cid) };
+    let inb = Inbound {
+        proto: Transport::Tcp,
+        src: peer,
+        local,
+        conn: Some(cid),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
+    let limits = Limits {
+        max_header_bytes: shard.cfg.max_header_bytes,
+        max_body_bytes: shard.cfg.max_body_bytes,
+    };
     'conn: loop {
         let n = match reader.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
@@ -111,24 +141,26 @@ async fn run_conn<R: Router + 'static>(
         };
         buf.extend_from_slice(&chunk[..n]);
         loop {
-            match frame(&buf, shard.cfg.max_header_bytes, shard.cfg.max_body_bytes) {
+            match next_frame(&buf, &limits) {
                 Ok(Frame::Partial) => break,
-                Ok(Frame::KeepAlive(len)) => {
-                    // RFC 5626 §3.5.1: answer a double-CRLF ping with a CRLF pong.
+                Ok(Frame::KeepAlive { len, ping }) => {
                     buf.drain(..len);
-                    if let Some(c) = shard.conns.borrow().get(&cid.id) {
-                        let _ = c.tx.try_send(b"\r\n".to_vec());
+                    if ping {
+                        // RFC 5626 §4.4.1: answer a double-CRLF ping with a CRLF pong.
+                        if let Some(c) = shard.conns.borrow().get(&cid.id) {
+                            let _ = c.tx.try_send(b"\r\n".to_vec());
+                        }
                     }
                 }
                 Ok(Frame::Complete(len)) => {
-                    let msg: Vec<u8> = buf.drain(..len).collect();
-                    shard.handle(msg, inb).await;
+                    shard.handle(&buf[..len], inb).await;
+                    buf.drain(..len);
                 }
                 Err(e) => {
                     shard.logger.log(
                         level::WARN,
                         Some(shard.id),
-                        &format!("closing tcp connection from {peer}: {}", e.reason()),
+                        &format!("closing tcp connection from {peer}: {e}"),
                     );
                     break 'conn;
                 }

@@ -10,12 +10,18 @@ pub fn parse_define(arg: &str) -> Result<Define, String> {
         None => (arg, None),
     };
     let valid = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!("'{name}' is not a valid preprocessor symbol name"));
     }
-    Ok(Define { name: name.to_string(), value })
+    Ok(Define {
+        name: name.to_string(),
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -27,7 +33,10 @@ mod tests {
         let d = parse_define("WITH_AUTH").unwrap();
         assert_eq!((d.name.as_str(), d.value), ("WITH_AUTH", None));
         let d = parse_define("DBURL=text:///tmp/db").unwrap();
-        assert_eq!((d.name.as_str(), d.value.as_deref()), ("DBURL", Some("text:///tmp/db")));
+        assert_eq!(
+            (d.name.as_str(), d.value.as_deref()),
+            ("DBURL", Some("text:///tmp/db"))
+        );
         assert!(parse_define("1BAD").is_err());
         assert!(parse_define("=x").is_err());
     }

@@ -40,7 +40,11 @@ struct TestHost {
 }
 
 fn ip(args: &[&str]) -> bool {
-    Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false)
+    Command::new("ip")
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 impl TestHost {
@@ -53,7 +57,17 @@ impl TestHost {
             && ip(&["link", "set", &peer, "netns", &ns])
             && ip(&["addr", "add", "192.168.1.1/24", "dev", &veth])
             && ip(&["link", "set", &veth, "up"])
-            && ip(&["netns", "exec", &ns, "ip", "addr", "add", "192.168.1.110/24", "dev", &peer])
+            && ip(&[
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                "192.168.1.110/24",
+                "dev",
+                &peer,
+            ])
             && ip(&["netns", "exec", &ns, "ip", "link", "set", &peer, "up"])
             && ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
         let host = TestHost { ns, veth };
@@ -67,15 +81,33 @@ impl TestHost {
 
 impl Drop for TestHost {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
     }
 }
 
 fn uas_in_ns(ns: &str, code: u16, reason: &str) -> SippBackground {
     let args: Vec<String> = [
-        "netns", "exec", ns, "sipp", "-sf", &scenario("uas_expect_xproxied.xml"), "-i", "192.168.1.110", "-p",
-        "5060", "-key", "reply_code", &code.to_string(), "-key", "reply_reason", reason, "-m", "1",
+        "netns",
+        "exec",
+        ns,
+        "sipp",
+        "-sf",
+        &scenario("uas_expect_xproxied.xml"),
+        "-i",
+        "192.168.1.110",
+        "-p",
+        "5060",
+        "-key",
+        "reply_code",
+        &code.to_string(),
+        "-key",
+        "reply_reason",
+        reason,
+        "-m",
+        "1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -120,8 +152,17 @@ fn guide_stateless_forward_and_onreply_route_run_unchanged() {
     };
     let dir = TestDir::new("seed-guide");
     let cfg = dir.write("guide.cfg", GUIDE_CFG);
-    let out = Command::new(sipshard_bin()).arg("check").arg("-f").arg(&cfg).output().unwrap();
-    assert!(out.status.success(), "check failed: {}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(sipshard_bin())
+        .arg("check")
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "check failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let mut server = Sipshard::start(&cfg, &[]);
 
     for (code, reason) in [(200u16, "OK"), (404, "Not Found")] {
@@ -129,6 +170,10 @@ fn guide_stateless_forward_and_onreply_route_run_unchanged() {
         let r = uac(&dir, &format!("uac-{code}"), code);
         drop(uas);
         assert!(server.alive(), "sipshard exited");
-        assert_eq!((r.successful, r.failed, r.exit), (1, 0, 0), "call expecting {code}: {r:?}");
+        assert_eq!(
+            (r.successful, r.failed, r.exit),
+            (1, 0, 0),
+            "call expecting {code}: {r:?}"
+        );
     }
 }

@@ -28,7 +28,15 @@ request_route {{
     )
 }
 
-fn run_calls(name: &str, ip: &str, bracketed: &str, transport: &str, func: &str, calls: u64, rate: u64) {
+fn run_calls(
+    name: &str,
+    ip: &str,
+    bracketed: &str,
+    transport: &str,
+    func: &str,
+    calls: u64,
+    rate: u64,
+) {
     if !have_sipp() {
         return;
     }
@@ -41,7 +49,14 @@ fn run_calls(name: &str, ip: &str, bracketed: &str, transport: &str, func: &str,
     let t = ["-t".to_string(), transport.to_string()];
     let _uas = SippBackground::start(
         &[
-            vec!["-sn".into(), "uas".into(), "-i".into(), ip.into(), "-p".into(), uas.to_string()],
+            vec![
+                "-sn".into(),
+                "uas".into(),
+                "-i".into(),
+                ip.into(),
+                "-p".into(),
+                uas.to_string(),
+            ],
             t.to_vec(),
         ]
         .concat(),
@@ -77,15 +92,39 @@ fn run_calls(name: &str, ip: &str, bracketed: &str, transport: &str, func: &str,
 
 #[test]
 fn udp_10000_calls_no_failure() {
-    run_calls("stateless-udp", "127.0.0.1", "127.0.0.1", "u1", "forward", 10_000, 1000);
+    run_calls(
+        "stateless-udp",
+        "127.0.0.1",
+        "127.0.0.1",
+        "u1",
+        "forward",
+        10_000,
+        1000,
+    );
 }
 
 #[test]
 fn tcp_10000_calls_no_failure() {
-    run_calls("stateless-tcp", "127.0.0.1", "127.0.0.1", "t1", "forward_tcp", 10_000, 1000);
+    run_calls(
+        "stateless-tcp",
+        "127.0.0.1",
+        "127.0.0.1",
+        "t1",
+        "forward_tcp",
+        10_000,
+        1000,
+    );
 }
 
 #[test]
 fn ipv6_udp_calls_no_failure() {
-    run_calls("stateless-ipv6", "::1", "[::1]", "u1", "forward", 2_000, 500);
+    run_calls(
+        "stateless-ipv6",
+        "::1",
+        "[::1]",
+        "u1",
+        "forward",
+        2_000,
+        500,
+    );
 }

@@ -79,7 +79,12 @@ impl Sipshard {
     }
 
     pub fn spawn(mut cmd: Command) -> Sipshard {
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let (tx, rx) = mpsc::channel();
         let err = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -189,8 +194,12 @@ pub fn run_sipp(dir: &TestDir, name: &str, args: &[String], limit: Duration) -> 
 fn parse_stat(path: &Path) -> SippResult {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else { return SippResult::default() };
-    let Some(last) = lines.last() else { return SippResult::default() };
+    let Some(header) = lines.next() else {
+        return SippResult::default();
+    };
+    let Some(last) = lines.last() else {
+        return SippResult::default();
+    };
     let cols: Vec<&str> = header.split(';').collect();
     let vals: Vec<&str> = last.split(';').collect();
     let get = |name: &str| -> u64 {
@@ -250,7 +259,11 @@ pub fn scenario(name: &str) -> String {
 /// Sends one datagram and returns the first datagram that comes back, if
 /// any within `wait`.
 pub fn udp_exchange(to: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let bind = if to.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
+    let bind = if to.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
     let s = UdpSocket::bind(bind).unwrap();
     s.set_read_timeout(Some(wait)).unwrap();
     s.send_to(bytes, to).unwrap();
