@@ -21,7 +21,11 @@ pub struct FakeEnv {
 
 impl RouteEnv for FakeEnv {
     fn resolve(&mut self, host: &str, port: Option<u16>, proto: Transport) -> Option<SocketAddr> {
-        let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+        let ip: IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?;
         let default = if proto == Transport::Tls { 5061 } else { 5060 };
         Some(SocketAddr::new(ip, port.unwrap_or(default)))
     }
@@ -63,24 +67,34 @@ pub fn msg(text: &str) -> Message {
 pub fn compile(text: &str) -> Config {
     match compile_str("test.cfg", text, &[]) {
         Ok(c) => c,
-        Err(e) => panic!("config does not compile: {}", e.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")),
+        Err(e) => panic!(
+            "config does not compile: {}",
+            e.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
     }
 }
 
 pub fn cfg_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cfg").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cfg")
+        .join(name)
 }
 
 /// Runs one request through a config; returns the environment.
 pub fn run_request(cfg: &Config, shard: &mut ShardState, text: &str, src: &str) -> FakeEnv {
     let mut env = FakeEnv::default();
-    cfg.program.on_request(msg(text), &inbound(src), &mut env, shard);
+    cfg.program
+        .on_request(msg(text), &inbound(src), &mut env, shard);
     env
 }
 
 pub fn run_reply(cfg: &Config, shard: &mut ShardState, text: &str, src: &str) -> FakeEnv {
     let mut env = FakeEnv::default();
-    cfg.program.on_reply(msg(text), &inbound(src), &mut env, shard);
+    cfg.program
+        .on_reply(msg(text), &inbound(src), &mut env, shard);
     env
 }
 
@@ -108,7 +122,10 @@ pub fn with_header(base: &str, name: &str, value: Option<&str>) -> String {
     let mut out = String::new();
     let mut done = false;
     for line in base.split_inclusive('\n') {
-        if line.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())) {
+        if line
+            .to_ascii_lowercase()
+            .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+        {
             if let Some(v) = value {
                 out.push_str(&format!("{name}: {v}\n"));
             }

@@ -21,7 +21,12 @@ fn seed_forward_appends_header_and_adds_our_via() {
     assert_eq!(out.dst, "192.168.1.110:5060".parse().unwrap());
     assert_eq!(out.local, LOCAL.parse().unwrap());
     let t = text(out);
-    assert!(t.starts_with("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK"), "{t}");
+    assert!(
+        t.starts_with(
+            "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK"
+        ),
+        "{t}"
+    );
     let vias = headers(&t, "Via");
     assert_eq!(vias.len(), 2);
     assert_eq!(
@@ -29,8 +34,14 @@ fn seed_forward_appends_header_and_adds_our_via() {
         "SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK776asdhds;received=10.0.0.9;rport=5099"
     );
     assert_eq!(headers(&t, "X-Proxied"), vec!["You betcha"]);
-    assert!(t.ends_with("X-Proxied: You betcha\r\nContent-Length: 0\r\n\r\n") || t.contains("X-Proxied: You betcha\r\n"));
-    assert_eq!(env.logs[0].1, "Received INVITE to sip:bob@example.com - Forwarding");
+    assert!(
+        t.ends_with("X-Proxied: You betcha\r\nContent-Length: 0\r\n\r\n")
+            || t.contains("X-Proxied: You betcha\r\n")
+    );
+    assert_eq!(
+        env.logs[0].1,
+        "Received INVITE to sip:bob@example.com - Forwarding"
+    );
     assert_eq!(env.logs[0].0, -1, "xlog without level logs at L_ERR");
 }
 
@@ -40,7 +51,9 @@ fn stateless_branch_is_stable_and_shared_by_cancel() {
     let mut shard = cfg.program.new_shard_state();
     let a = run_request(&cfg, &mut shard, &invite(), "10.0.0.9:5099");
     let b = run_request(&cfg, &mut shard, &invite(), "10.0.0.9:5099");
-    let cancel = invite().replace("INVITE sip", "CANCEL sip").replace("314159 INVITE", "314159 CANCEL");
+    let cancel = invite()
+        .replace("INVITE sip", "CANCEL sip")
+        .replace("314159 INVITE", "314159 CANCEL");
     let c = run_request(&cfg, &mut shard, &cancel, "10.0.0.9:5099");
     let branch = |e: &FakeEnv| headers(&text(&e.sent[0]), "Via")[0].clone();
     assert_eq!(branch(&a), branch(&b));
@@ -79,7 +92,11 @@ fn seed_onreply_route_sees_status_and_reply_is_relayed_by_via() {
     assert_eq!(logs, vec!["Got a reply 404", "Got a 404 for <null>"]);
     assert_eq!(env.sent.len(), 1);
     let out = &env.sent[0];
-    assert_eq!(out.dst, "10.0.0.9:5099".parse().unwrap(), "received and rport win");
+    assert_eq!(
+        out.dst,
+        "10.0.0.9:5099".parse().unwrap(),
+        "received and rport win"
+    );
     let t = text(out);
     assert_eq!(headers(&t, "Via").len(), 1);
     assert!(!t.contains("127.0.0.1:5060;branch"));
@@ -103,9 +120,15 @@ fn reply_whose_top_via_is_not_ours_is_dropped() {
 fn drop_in_reply_route_stops_relaying() {
     let cfg = compile("listen=udp:127.0.0.1:5060\nreply_route { if (status == 404) drop; }\n");
     let mut shard = cfg.program.new_shard_state();
-    let env = run_reply(&cfg, &mut shard, &reply_404("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa"), "1.1.1.1:5060");
+    let env = run_reply(
+        &cfg,
+        &mut shard,
+        &reply_404("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa"),
+        "1.1.1.1:5060",
+    );
     assert!(env.sent.is_empty());
-    let ok = reply_404("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa").replace("404 Not Found", "200 OK");
+    let ok =
+        reply_404("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa").replace("404 Not Found", "200 OK");
     let env = run_reply(&cfg, &mut shard, &ok, "1.1.1.1:5060");
     assert_eq!(env.sent.len(), 1);
 }
@@ -134,7 +157,10 @@ fn maxfwd_zero_gets_483_from_sl() {
     let tag = to.split(";tag=").nth(1).expect("sl adds a To-tag");
     assert_eq!(tag.len(), 41);
     assert_eq!(&tag[32..33], ".");
-    assert_eq!(headers(&t, "Call-ID"), vec!["a84b4c76e66710@pc33.example.com"]);
+    assert_eq!(
+        headers(&t, "Call-ID"),
+        vec!["a84b4c76e66710@pc33.example.com"]
+    );
     assert_eq!(headers(&t, "CSeq"), vec!["314159 INVITE"]);
     assert_eq!(headers(&t, "Content-Length"), vec!["0"]);
     // Retransmission: same tag.
@@ -145,17 +171,30 @@ fn maxfwd_zero_gets_483_from_sl() {
 #[test]
 fn maxfwd_decrements_adds_and_caps() {
     let cfg = reqinit();
-    let mut shard = cfg.program.new_shard_state();
     let mf = |req: &str| {
-        let env = run_request(&cfg.clone(), &mut cfg.program.new_shard_state(), req, "10.0.0.9:5099");
+        let env = run_request(
+            &cfg,
+            &mut cfg.program.new_shard_state(),
+            req,
+            "10.0.0.9:5099",
+        );
         let t = text(&env.sent[0]);
-        assert_eq!(env.sent[0].dst, "10.0.0.2:5080".parse().unwrap(), "$du wins");
+        assert_eq!(
+            env.sent[0].dst,
+            "10.0.0.2:5080".parse().unwrap(),
+            "$du wins"
+        );
         headers(&t, "Max-Forwards")
     };
-    let _ = &mut shard;
     assert_eq!(mf(&invite()), vec!["69"]);
-    assert_eq!(mf(&with_header(&invite(), "Max-Forwards", Some("100"))), vec!["70"]);
-    assert_eq!(mf(&with_header(&invite(), "Max-Forwards", None)), vec!["10"]);
+    assert_eq!(
+        mf(&with_header(&invite(), "Max-Forwards", Some("100"))),
+        vec!["70"]
+    );
+    assert_eq!(
+        mf(&with_header(&invite(), "Max-Forwards", None)),
+        vec!["10"]
+    );
 }
 
 #[test]
@@ -165,8 +204,13 @@ fn sanity_failure_replies_with_kamailio_text() {
     let bad = invite().replace("314159 INVITE", "314159 BYE");
     let env = run_request(&cfg, &mut shard, &bad, "10.0.0.9:5099");
     assert_eq!(env.sent.len(), 1, "replied, not forwarded (script exits)");
-    assert!(text(&env.sent[0]).starts_with("SIP/2.0 400 CSeq method does not match request method\r\n"));
-    assert!(env.logs.iter().any(|l| l.1 == "Malformed SIP request from 10.0.0.9:5099"));
+    assert!(
+        text(&env.sent[0]).starts_with("SIP/2.0 400 CSeq method does not match request method\r\n")
+    );
+    assert!(env
+        .logs
+        .iter()
+        .any(|l| l.1 == "Malformed SIP request from 10.0.0.9:5099"));
 }
 
 #[test]
@@ -182,7 +226,12 @@ fn scanner_user_agent_is_dropped_silently() {
 fn uri_myself_through_alias() {
     let cfg = reqinit();
     let mut shard = cfg.program.new_shard_state();
-    let req = invite().replace("INVITE sip:bob@example.com", "OPTIONS sip:keepalive@proxy.example.com").replace("314159 INVITE", "314159 OPTIONS");
+    let req = invite()
+        .replace(
+            "INVITE sip:bob@example.com",
+            "OPTIONS sip:keepalive@proxy.example.com",
+        )
+        .replace("314159 INVITE", "314159 OPTIONS");
     let env = run_request(&cfg, &mut shard, &req, "10.0.0.9:5099");
     assert!(text(&env.sent[0]).starts_with("SIP/2.0 200 Keepalive\r\n"));
     let req = req.replace("proxy.example.com", "127.0.0.1:5060");
@@ -190,12 +239,17 @@ fn uri_myself_through_alias() {
     assert!(text(&env.sent[0]).starts_with("SIP/2.0 200 Keepalive\r\n"));
     let req = req.replace("127.0.0.1:5060", "127.0.0.1:5070");
     let env = run_request(&cfg, &mut shard, &req, "10.0.0.9:5099");
-    assert!(text(&env.sent[0]).starts_with("OPTIONS"), "other port is not myself");
+    assert!(
+        text(&env.sent[0]).starts_with("OPTIONS"),
+        "other port is not myself"
+    );
 }
 
 #[test]
 fn request_without_relay_or_reply_is_dropped() {
     let cfg = compile("listen=udp:127.0.0.1:5060\nrequest_route { $var(x) = 1; }\n");
     let mut shard = cfg.program.new_shard_state();
-    assert!(run_request(&cfg, &mut shard, &invite(), "10.0.0.9:5099").sent.is_empty());
+    assert!(run_request(&cfg, &mut shard, &invite(), "10.0.0.9:5099")
+        .sent
+        .is_empty());
 }

@@ -18,7 +18,7 @@ use super::ast::*;
 use super::diag::{Diags, SrcPos};
 use super::preproc::{backrefs_to_regex, split_subst, Source};
 use super::program::*;
-use super::pv::{parse_fmt, parse_pv, Fmt, PvError, PvKind, PvNames, PvRef};
+use super::pv::{parse_fmt, parse_pv, Fmt, PvError, PvNames, PvRef};
 use super::registry::{self, route_type, ArgKind};
 use super::report::{MigrationKind, MigrationReport};
 use super::value::OwnedVal;
@@ -805,9 +805,4 @@ fn network(e: &Expr) -> Option<(IpAddr, u8)> {
         },
         _ => None,
     }
-}
-
-#[allow(dead_code)]
-fn pv_is(p: &PvRef, k: PvKind) -> bool {
-    p.kind == k
 }

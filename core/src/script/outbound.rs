@@ -197,17 +197,20 @@ impl Exec<'_, '_> {
             via.push_str(";rport");
         }
         via.push_str("\r\n");
-        edits.add_header_first(self.msg, via.as_bytes());
         if let Some(u) = &self.st.new_ruri {
             edits.set_ruri(self.msg, u);
         }
-        let bytes = match edits.apply(self.msg) {
+        let mut bytes = match edits.apply(self.msg) {
             Ok(b) => b,
             Err(e) => {
                 self.log_err(&format!("forward: conflicting message edits: {e:?}"));
                 return -1;
             }
         };
+        // Our Via goes first, above headers the script inserted at the top
+        // (`insert_hf`), as Kamailio's Via lump does.
+        let after_start_line = memchr::memmem::find(&bytes, b"\r\n").map_or(bytes.len(), |i| i + 2);
+        bytes.splice(after_start_line..after_start_line, via.into_bytes());
         self.env.send(Outbound {
             proto,
             local: local.addr,

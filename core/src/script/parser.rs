@@ -483,6 +483,15 @@ impl Parser<'_> {
                 }
                 "else" => self.fail("a statement (this `else` has no `if`)"),
                 "case" | "default" => self.fail("a statement (`case` outside a `switch`)"),
+                _ if self.peek_n(1) == &Tok::Assign => {
+                    let found = format!("`{w} =`");
+                    self.diags.push(Diagnostic::expected(
+                        self.src.pos(at),
+                        found,
+                        format!("a pseudo-variable to assign to (`$var({w}) = ...`)"),
+                    ));
+                    Err(())
+                }
                 _ => {
                     let e = self.expr()?;
                     self.end_stmt()?;

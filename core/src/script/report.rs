@@ -84,17 +84,23 @@ impl fmt::Display for MigrationReport {
                 continue;
             }
             writeln!(f, "### Unsupported {}s ({})\n", kind.noun(), items.len())?;
-            writeln!(f, "| {} | module | first use | uses |", kind.noun())?;
-            writeln!(f, "|---|---|---|---|")?;
+            if kind == MigrationKind::Function {
+                writeln!(f, "| function | module | first use | uses |")?;
+                writeln!(f, "|---|---|---|---|")?;
+            } else {
+                writeln!(f, "| {} | first use | uses |", kind.noun())?;
+                writeln!(f, "|---|---|---|")?;
+            }
             for i in items {
-                writeln!(
-                    f,
-                    "| `{}` | {} | {} | {} |",
-                    i.name,
-                    i.module.as_deref().unwrap_or("-"),
-                    i.first,
-                    i.uses
-                )?;
+                match (&i.module, kind) {
+                    (Some(m), MigrationKind::Function) => {
+                        writeln!(f, "| `{}` | {} | {} | {} |", i.name, m, i.first, i.uses)?
+                    }
+                    (None, MigrationKind::Function) => {
+                        writeln!(f, "| `{}` | - | {} | {} |", i.name, i.first, i.uses)?
+                    }
+                    _ => writeln!(f, "| `{}` | {} | {} |", i.name, i.first, i.uses)?,
+                }
             }
             writeln!(f)?;
         }

@@ -309,7 +309,7 @@ fn strip(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         return -1;
     }
     let n = (n as usize).min(user.len());
-    rewrite(x, PvKind::RUser, &user[n..].to_vec())
+    rewrite(x, PvKind::RUser, &user[n..])
 }
 
 fn prefix(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
