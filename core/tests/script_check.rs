@@ -160,10 +160,10 @@ fn debian_default_config_checks_without_syntax_errors() {
 fn print_debian_report() {
     let path = std::path::Path::new("/etc/kamailio/kamailio.cfg");
     let r = check_file(path, &[]);
-    println!("## Diagnostics\n");
+    println!("## Diagnostics\n\n```");
     for d in &r.diagnostics {
-        println!("- `{d}`");
+        println!("{d}");
     }
-    println!("\n## Migration report\n");
+    println!("```\n\n## Migration report\n");
     print!("{}", r.migration);
 }
