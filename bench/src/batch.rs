@@ -96,7 +96,6 @@ impl RecvBatch {
         let addr = unsafe { SockAddr::new(self.addrs[i], self.addr_lens[i]) };
         (&self.bufs[i][..self.lens[i]], addr.as_socket())
     }
-
 }
 
 /// Outgoing datagrams queued for one `sendmmsg`.

@@ -246,13 +246,21 @@ fn start_uas(setup: &Setup<'_>, dir: &Path, stats: &Path) -> Result<Running, Str
         args.extend(["--cpus".into(), c.to_string()]);
     }
     let mut p = Running::start("uas", &setup.me, &args, &log, None)?;
-    procs::wait_bound(&mut p, setup.uas_port, &log, Duration::from_secs(5)).inspect_err(|_| {})?;
+    if let Err(e) = procs::wait_bound(&mut p, setup.uas_port, &log, Duration::from_secs(5)) {
+        p.stop();
+        return Err(e);
+    }
     Ok(p)
 }
 
 /// One point of one system: everything measured, or why it failed.
 fn run_one(setup: &Setup<'_>, system: &str, rate: f64, dir: &Path) -> Result<Value, String> {
     for port in [setup.proxy_port, setup.uas_port] {
+        // The previous point's processes may still be releasing the port.
+        let t = std::time::Instant::now();
+        while procs::udp_port_busy(port) && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         if procs::udp_port_busy(port) {
             return Err(format!("UDP port {port} is already in use by another program (pick --port-base)"));
         }

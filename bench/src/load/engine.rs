@@ -514,7 +514,10 @@ impl Engine {
         }
         let ports: Vec<u16> = self.sockets.iter().map(|s| s.port).collect();
         let socket_drops = crate::sockopt::udp_drops(&ports);
-        Ok(ThreadResult { stats: self.stats, socket_drops })
+        Ok(ThreadResult {
+            stats: self.stats,
+            socket_drops,
+        })
     }
 }
 

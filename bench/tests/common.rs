@@ -1,0 +1,79 @@
+//! Shared helpers of the integration tests: the harness binary, free ports,
+//! processes stopped by PID, and the rule that a missing external tool fails
+//! the test under CI (CI=true) and skips it with a message elsewhere.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn harness() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sipshard-bench"))
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago, from a range per test
+/// so parallel tests do not collide.
+pub fn free_port(base: u16) -> u16 {
+    (base..base + 200)
+        .step_by(2)
+        .find(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free UDP port")
+}
+
+/// `true` if `tool` runs; under CI a missing tool is a failure.
+pub fn have_tool(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required under CI=true but is not installed"
+        );
+        eprintln!("skipping: {tool} is not installed (set CI=true to make this a failure)");
+    }
+    ok
+}
+
+/// Waits until something is bound to UDP `port`.
+pub fn wait_bound(port: u16) {
+    let t = Instant::now();
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(t.elapsed() < Duration::from_secs(10), "nothing bound UDP port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Stops a child by PID (SIGTERM) and waits for it.
+pub fn stop(mut child: Child) {
+    // SAFETY-free: `kill` the child's own PID via the kill(1) command.
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sipshard-bench-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -1,0 +1,81 @@
+//! `load` against sipp's own `uas` scenario: sipp's counters (calls
+//! completed and failed, from its -trace_stat file) agree with ours.
+//! Needs sipp (Debian package sip-tester): a failure under CI=true if absent.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Last value of a column of sipp's statistics CSV (semicolon-separated).
+fn sipp_stat(dir: &std::path::Path, column: &str) -> u64 {
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".csv"))
+        .expect("sipp wrote its -trace_stat file");
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(';').collect();
+    let last: Vec<&str> = lines.rfind(|l| !l.trim().is_empty()).unwrap().split(';').collect();
+    let i = header
+        .iter()
+        .position(|h| *h == column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    last[i].trim().parse().unwrap()
+}
+
+#[test]
+fn call_counts_agree_with_sipp_uas() {
+    if !have_tool("sipp") {
+        return;
+    }
+    let dir = temp_dir("sipp-uas");
+    let port = free_port(27200);
+    let uas = Command::new("sipp")
+        .args([
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-nostdin",
+            "-trace_stat",
+            "-fd",
+            "1",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_bound(port);
+    let load_json = dir.join("load.json");
+    let status = Command::new(harness())
+        .args([
+            "load",
+            "--target",
+            &format!("127.0.0.1:{port}"),
+            "--scenario",
+            "call",
+            "--rate",
+            "300",
+            "--duration",
+            "2",
+        ])
+        .args(["--json", &load_json.display().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(uas);
+    assert!(status.success());
+    let load = &read_json(&load_json)["points"][0]["counts"];
+    assert_eq!(load["completed"], 600);
+    assert_eq!(load["failed"], 0);
+    assert_eq!(sipp_stat(&dir, "SuccessfulCall(C)"), 600);
+    assert_eq!(sipp_stat(&dir, "FailedCall(C)"), 0);
+}

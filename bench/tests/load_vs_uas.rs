@@ -1,0 +1,89 @@
+//! `load` against `sipshard-bench uas`: the two sides' counts agree, for a
+//! clean run and for a run where the UAS fails a share of calls.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn run_pair(name: &str, port_base: u16, scenario: &str, uas_extra: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    let dir = temp_dir(name);
+    let port = free_port(port_base);
+    let stats = dir.join("uas.json");
+    let mut args = vec![
+        "uas".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--stats".into(),
+        stats.display().to_string(),
+    ];
+    args.extend(uas_extra.iter().map(|s| s.to_string()));
+    let uas = Command::new(harness()).args(&args).stdout(Stdio::null()).spawn().unwrap();
+    wait_bound(port);
+    let load_json = dir.join("load.json");
+    let status = Command::new(harness())
+        .args([
+            "load",
+            "--target",
+            &format!("127.0.0.1:{port}"),
+            "--scenario",
+            scenario,
+            "--rate",
+            "300",
+            "--duration",
+            "2",
+        ])
+        .args(["--json", &load_json.display().to_string()])
+        .status()
+        .unwrap();
+    stop(uas);
+    assert!(status.success());
+    (read_json(&load_json)["points"][0]["counts"].clone(), read_json(&stats))
+}
+
+#[test]
+fn call_counts_agree() {
+    let (load, uas) = run_pair("call", 26000, "call", &[]);
+    assert_eq!(load["started"], 600);
+    assert_eq!(load["completed"], 600);
+    assert_eq!(load["failed"], 0);
+    assert_eq!(uas["requests"]["INVITE"], 600);
+    assert_eq!(uas["requests"]["ACK"], 600);
+    assert_eq!(uas["requests"]["BYE"], 600);
+    assert_eq!(load["latency"]["invite_to_200"]["count"], 600);
+}
+
+#[test]
+fn failures_are_counted_by_status_on_both_sides() {
+    let (load, uas) = run_pair("fail", 26200, "call", &["--failure-share", "0.2", "--failure-code", "503"]);
+    let failed = load["failed_by_status"]["503"].as_u64().unwrap_or(0);
+    assert!(failed > 60 && failed < 200, "{failed} of 600 failed");
+    assert_eq!(uas["sent"]["failure"].as_u64(), Some(failed));
+    assert_eq!(load["completed"].as_u64().unwrap() + failed, 600);
+    assert_eq!(uas["requests"]["BYE"].as_u64(), load["completed"].as_u64());
+    assert_eq!(uas["requests"]["ACK"], 600, "every final response is ACKed, 2xx or not");
+}
+
+#[test]
+fn register_options_message_and_cancel_complete() {
+    for (i, scenario) in ["register", "options", "message"].iter().enumerate() {
+        let (load, uas) = run_pair(scenario, 26400 + 200 * i as u16, scenario, &[]);
+        assert_eq!(load["completed"], 600, "{scenario}");
+        assert_eq!(
+            uas["requests"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>(),
+            600,
+            "{scenario}"
+        );
+    }
+    let (load, uas) = run_pair("cancel", 27000, "call-cancel", &["--answer-delay-ms", "2000"]);
+    assert_eq!(load["completed"], 600);
+    assert_eq!(uas["requests"]["CANCEL"], 600);
+    assert_eq!(uas["sent"]["487"], 600);
+    assert_eq!(load["cancel_too_late"], 0);
+}
