@@ -70,7 +70,9 @@ fn call_counts_agree_with_sipp_uas() {
         .args(["--json", &load_json.display().to_string()])
         .status()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // sipp's uas scenario ends each call 4 s after the BYE's 200 (a pause
+    // absorbing retransmissions), then dumps its counters every second.
+    std::thread::sleep(Duration::from_millis(6500));
     stop(uas);
     assert!(status.success());
     let load = &read_json(&load_json)["points"][0]["counts"];

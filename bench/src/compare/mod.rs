@@ -197,7 +197,7 @@ fn start_system(setup: &Setup<'_>, system: &str, dir: &Path) -> Result<Running, 
             let bin = setup.args.sipshard.clone().unwrap_or_else(|| setup.me.with_file_name("sipshard"));
             if !bin.exists() {
                 return Err(format!(
-                    "sipshard binary not found at {} (build it: cargo build --release -p sipshard-tools, or pass --sipshard PATH)",
+                    "sipshard binary not found at {} (build it: cargo build --release -p sipshard, or pass --sipshard PATH)",
                     bin.display()
                 ));
             }
