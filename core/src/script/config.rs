@@ -41,8 +41,7 @@ pub struct Config {
     pub aliases: Vec<(String, Option<u16>)>,
     /// `shards=` (None: one per CPU).
     pub shards: Option<usize>,
-    /// `debug=` (Kamailio default 2? no: L_WARN 0 in 5.x is overridden by
-    /// the default cfg; the core default is 0).
+    /// `debug=` log level (Kamailio numbers; default 0, `L_WARN`).
     pub debug: i32,
     pub log_stderror: bool,
     /// `tcp_connection_lifetime=` seconds (Kamailio default 120).
