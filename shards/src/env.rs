@@ -59,12 +59,28 @@ impl<R: Router> RouteEnv for ShardEnv<'_, R> {
     }
 
     fn local_for(&self, dst: SocketAddr, proto: Transport) -> Option<LocalSocket> {
-        let same_family = |l: &&LocalSocket| l.proto == proto && l.addr.is_ipv6() == dst.is_ipv6();
-        let candidates: Vec<&LocalSocket> = self.shard.locals.iter().filter(same_family).collect();
-        let chosen = candidates
+        let candidates: Vec<&LocalSocket> = self
+            .shard
+            .locals
             .iter()
-            .find(|l| l.addr.ip().is_loopback() == dst.ip().is_loopback())
-            .or_else(|| candidates.first())?;
+            .filter(|l| l.proto == proto && l.addr.is_ipv6() == dst.is_ipv6())
+            .collect();
+        // The socket on the address the kernel routes `dst` from, as
+        // Kamailio's mhomed does; else one on the same side of loopback.
+        let routed = match candidates.len() {
+            0 => return None,
+            1 => None,
+            _ => {
+                source_ip_towards(dst).and_then(|ip| candidates.iter().find(|l| l.addr.ip() == ip))
+            }
+        };
+        let chosen = routed
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find(|l| l.addr.ip().is_loopback() == dst.ip().is_loopback())
+            })
+            .unwrap_or(&candidates[0]);
         let mut l = (*chosen).clone();
         if l.addr.ip().is_unspecified() && l.advertise_host == l.addr.ip().to_string() {
             if let Some(ip) = source_ip_towards(dst) {

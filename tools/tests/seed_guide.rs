@@ -13,8 +13,12 @@ use std::time::Duration;
 
 use common::*;
 
-/// The guide's request_route and onreply_route, as printed there.
+/// The guide's request_route and onreply_route, as printed there, after
+/// the `loadmodule` lines any Kamailio needs to run them.
 const GUIDE_CFG: &str = r#"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+
 request_route {
 xlog("Received $rm to $ru - Forwarding");
 append_hf("X-Proxied: You betcha\r\n");
@@ -88,24 +92,24 @@ impl Drop for TestHost {
     }
 }
 
-fn uas_in_ns(ns: &str, code: u16, reason: &str) -> SippBackground {
+fn uas_in_ns(dir: &TestDir, ns: &str, code: u16, reason: &str) -> SippBackground {
+    // sipp checks status codes when it loads a scenario: write them in.
+    let template = std::fs::read_to_string(scenario("uas_expect_xproxied.xml")).unwrap();
+    let text = template
+        .replace("[reply_code]", &code.to_string())
+        .replace("[reply_reason]", reason);
+    let sf = dir.write(&format!("uas-{code}.xml"), &text);
     let args: Vec<String> = [
         "netns",
         "exec",
         ns,
         "sipp",
         "-sf",
-        &scenario("uas_expect_xproxied.xml"),
+        sf.to_str().unwrap(),
         "-i",
         "192.168.1.110",
         "-p",
         "5060",
-        "-key",
-        "reply_code",
-        &code.to_string(),
-        "-key",
-        "reply_reason",
-        reason,
         "-m",
         "1",
     ]
@@ -116,9 +120,15 @@ fn uas_in_ns(ns: &str, code: u16, reason: &str) -> SippBackground {
 }
 
 fn uac(dir: &TestDir, name: &str, code: u16) -> SippResult {
+    // sipp takes no keyword in `<recv response=...>`: write the code in.
+    let template = std::fs::read_to_string(scenario("uac_expect_reply_header.xml")).unwrap();
+    let sf = dir.write(
+        &format!("{name}.xml"),
+        &template.replace("[expect_code]", &code.to_string()),
+    );
     let args: Vec<String> = [
         "-sf",
-        &scenario("uac_expect_reply_header.xml"),
+        sf.to_str().unwrap(),
         "127.0.0.1:5060",
         "-s",
         "guide",
@@ -126,9 +136,6 @@ fn uac(dir: &TestDir, name: &str, code: u16) -> SippResult {
         "127.0.0.1",
         "-p",
         &free_port().to_string(),
-        "-key",
-        "expect_code",
-        &code.to_string(),
         "-m",
         "1",
     ]
@@ -166,7 +173,7 @@ fn guide_stateless_forward_and_onreply_route_run_unchanged() {
     let mut server = Sipshard::start(&cfg, &[]);
 
     for (code, reason) in [(200u16, "OK"), (404, "Not Found")] {
-        let uas = uas_in_ns(&host.ns, code, reason);
+        let uas = uas_in_ns(&dir, &host.ns, code, reason);
         let r = uac(&dir, &format!("uac-{code}"), code);
         drop(uas);
         assert!(server.alive(), "sipshard exited");
