@@ -2,18 +2,17 @@
 //! forwarding a request (`forward()`), replying to it (`sl_send_reply`),
 //! and relaying a reply back along the Via path.
 //!
-//! - Our Via carries a branch derived only from the request (Kamailio
-//!   `src/core/char_msg_val.h`: From-tag, To-tag except for
-//!   INVITE/ACK/CANCEL, Call-ID, R-URI, CSeq number, top Via), so a
-//!   retransmission, a CANCEL and a non-2xx ACK get the same branch.
+//! - Our Via carries the deterministic branch of `proxy::stateless_branch`,
+//!   so a retransmission, a CANCEL and a non-2xx ACK get the same branch.
 //! - The received top Via gets `received=` when its host is not the source
 //!   address (RFC 3261 §18.2.1) and `rport=` when asked (RFC 3581 §4, or
 //!   `force_rport()`).
 //! - Replies go to the source address and, with rport, the source port;
 //!   over a stream they go back on the connection they came in on.
 //!
-//! (Written against `sip::Message` and `sip::edit::Edits`; to be swapped
-//! for the shared `proxy` helpers once they exist.)
+//! The branch, our Via line and reply relaying come from the shared
+//! [`crate::proxy`] helpers; local replies are built here because they
+//! honour `force_rport()`, `append_to_reply` and the 3xx Contact.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -24,44 +23,6 @@ use super::exec_ctx::Exec;
 use crate::route_io::Outbound;
 use crate::sip::{HeaderName, Message, Method, Scheme, Uri};
 use crate::transport::Transport;
-
-/// The RFC 3261 magic cookie.
-const COOKIE: &str = "z9hG4bK";
-
-/// The deterministic branch of our Via for `msg` (original R-URI).
-pub fn stateless_branch(msg: &Message) -> String {
-    let mut h = Md5::new();
-    let m = msg.method();
-    if let Some(t) = msg.from_tag() {
-        h.update(t);
-    }
-    if !matches!(m, Method::Invite | Method::Ack | Method::Cancel) {
-        if let Some(t) = msg.to_tag() {
-            h.update(t);
-        }
-    }
-    if let Some(c) = msg.call_id() {
-        h.update(c);
-    }
-    h.update(msg.ruri_bytes());
-    if let Some(c) = msg.cseq() {
-        h.update(c.number.to_string().as_bytes());
-    }
-    if let Some(v) = msg.top_via() {
-        h.update(v.host);
-        h.update(v.port.unwrap_or(0).to_string().as_bytes());
-        if let Some(b) = v.branch() {
-            h.update(b);
-        }
-    }
-    let d = h.finalize();
-    let mut s = String::with_capacity(COOKIE.len() + 32);
-    s.push_str(COOKIE);
-    for b in d {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
 
 /// The top Via rewritten with `received`/`rport` when needed: the byte
 /// range of its value element and the new text. None when unchanged.
@@ -116,14 +77,6 @@ fn without_param(raw: &[u8], name: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-fn bracket(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
 }
 
 /// Where `uri` says to send: host, port, transport.
@@ -186,17 +139,14 @@ impl Exec<'_, '_> {
         if let Some((range, text)) = fixed_top_via(self.msg, self.inb.src, self.st.force_rport) {
             edits.replace(range, text);
         }
-        let mut via = format!(
-            "Via: SIP/2.0/{} {}:{};branch={}",
-            proto.via_name(),
-            bracket(&local.advertise_host),
+        let branch = crate::proxy::stateless_branch(self.msg);
+        let via = crate::proxy::build_via(
+            proto,
+            &local.advertise_host,
             local.advertise_port,
-            stateless_branch(self.msg)
+            branch.as_str(),
+            self.st.add_local_rport,
         );
-        if self.st.add_local_rport {
-            via.push_str(";rport");
-        }
-        via.push_str("\r\n");
         if let Some(u) = &self.st.new_ruri {
             edits.set_ruri(self.msg, u);
         }
@@ -210,7 +160,7 @@ impl Exec<'_, '_> {
         // Our Via goes first, above headers the script inserted at the top
         // (`insert_hf`), as Kamailio's Via lump does.
         let after_start_line = memchr::memmem::find(&bytes, b"\r\n").map_or(bytes.len(), |i| i + 2);
-        bytes.splice(after_start_line..after_start_line, via.into_bytes());
+        bytes.splice(after_start_line..after_start_line, via);
         self.env.send(Outbound {
             proto,
             local: local.addr,
@@ -327,20 +277,16 @@ impl Exec<'_, '_> {
         s
     }
 
-    /// Relays a reply statelessly: the top Via must be ours; it is removed
-    /// and the reply goes where the next Via says (RFC 3261 §18.2.2:
-    /// `received` and `rport` win over sent-by). Returns false when the
-    /// reply is not ours or has nowhere to go.
+    /// Relays a reply statelessly (shared `proxy::route_reply`): the top
+    /// Via must be one of our `listen`/`advertise`/`alias` addresses; it is
+    /// removed and the reply goes where the next Via says (RFC 3261
+    /// §18.2.2: `received` and `rport` win over sent-by). Returns false
+    /// when the reply is not ours or has nowhere to go.
     pub fn relay_reply(&mut self) -> bool {
-        let msg = self.msg;
-        let mut vias = msg.vias();
-        let Some(Ok(top)) = vias.next() else {
-            return false;
-        };
-        let top_proto = top.transport;
-        let ours = {
+        let myself = &self.prog.myself;
+        let is_ours = |top: &crate::sip::Via<'_>| {
             let port = top.port.unwrap_or(5060);
-            self.prog.myself.iter().any(|s| {
+            myself.iter().any(|s| {
                 let host_ok = match (top.host_ip(), s.host.parse::<std::net::IpAddr>().ok()) {
                     (Some(a), Some(b)) => a == b,
                     _ => s
@@ -350,72 +296,34 @@ impl Exec<'_, '_> {
                 };
                 host_ok
                     && (s.port.is_none() || s.port == Some(port))
-                    && (s.proto.is_none() || s.proto == top_proto)
+                    && (s.proto.is_none() || top.transport.is_none() || s.proto == top.transport)
             })
         };
-        if !ours {
-            self.log_err("reply's top Via is not ours; dropped");
-            return false;
-        }
-        let Some(Ok(next)) = vias.next() else {
-            self.log_err("reply has no second Via; dropped");
-            return false;
-        };
-        let proto = next.transport.unwrap_or(Transport::Udp);
-        let host = match next.received() {
-            Some(r) => String::from_utf8_lossy(r).into_owned(),
-            None => String::from_utf8_lossy(next.host_unbracketed()).into_owned(),
-        };
-        let port = match next.rport() {
-            Some(Some(p)) => Some(p),
-            _ => next.port,
-        };
-        let Some(dst) = self.env.resolve(&host, port, proto) else {
-            self.log_err(&format!("reply: cannot resolve Via host `{host}`"));
-            return false;
-        };
-        let Some(local) = self.env.local_for(dst, proto) else {
-            self.log_err(&format!("reply: no {proto} socket to send to {dst}"));
-            return false;
-        };
-        let mut edits = self.st.edits.clone();
-        // Remove our Via: the whole header line, or the first element of a
-        // comma-separated line.
-        let Some(h) = msg.headers_of(HeaderName::Via).next() else {
-            return false;
-        };
-        let Some(top_span) = msg.span_of(top.raw) else {
-            return false;
-        };
-        let top_range = top_span.range();
-        let buf = msg.as_bytes();
-        let rest = &buf[top_range.end..h.value_range.end];
-        if rest.iter().all(|b| b.is_ascii_whitespace()) {
-            edits.remove_header(&h);
-        } else {
-            let comma = rest
-                .iter()
-                .position(|&b| b == b',')
-                .map_or(rest.len(), |p| p + 1);
-            let mut end = top_range.end + comma;
-            while end < h.value_range.end && buf[end].is_ascii_whitespace() {
-                end += 1;
-            }
-            edits.delete(top_range.start..end);
-        }
-        let bytes = match edits.apply(msg) {
-            Ok(b) => b,
+        let routed = match crate::proxy::route_reply(self.msg, &self.st.edits, is_ours) {
+            Ok(r) => r,
             Err(e) => {
-                self.log_err(&format!("reply: conflicting message edits: {e:?}"));
+                self.log_err(&format!("reply not relayed: {e:?}"));
                 return false;
             }
         };
+        let d = routed.dst;
+        let Some(dst) = self.env.resolve(&d.host, Some(d.port), d.transport) else {
+            self.log_err(&format!("reply: cannot resolve Via host `{}`", d.host));
+            return false;
+        };
+        let Some(local) = self.env.local_for(dst, d.transport) else {
+            self.log_err(&format!(
+                "reply: no {} socket to send to {dst}",
+                d.transport
+            ));
+            return false;
+        };
         self.env.send(Outbound {
-            proto,
+            proto: d.transport,
             local: local.addr,
             dst,
             conn: None,
-            bytes,
+            bytes: routed.bytes,
         });
         true
     }
@@ -452,6 +360,5 @@ mod tests {
             Some(("::1".into(), None, Transport::Tls))
         );
         assert_eq!(uri_target(b"nonsense"), None);
-        assert_eq!(bracket("::1"), "[::1]");
     }
 }
