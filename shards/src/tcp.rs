@@ -12,14 +12,19 @@ use std::rc::Rc;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
+use sipshard_core::proxy::reply_to_malformed;
 use sipshard_core::route_io::{level, ConnId, Inbound, Router};
-use sipshard_core::sip::framing::{next_frame, Frame, Limits};
+use sipshard_core::sip::framing::{next_frame, Frame, FramingError, Limits};
+use sipshard_core::sip::{HeaderName, ParseError};
 use sipshard_core::transport::Transport;
 
 use crate::shard::Shard;
 
 /// Bytes queued for one connection before new ones are dropped.
 const WRITE_QUEUE: usize = 4096;
+
+/// A write that cannot progress for this long closes the connection.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Accepts connections forever; each gets a reader and a writer task.
 pub async fn accept_loop<R: Router + 'static>(
@@ -113,15 +118,19 @@ async fn run_conn<R: Router + 'static>(
     peer: SocketAddr,
 ) {
     let _ = stream.set_read_timeout(Some(shard.cfg.tcp_idle));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let (mut reader, mut writer) = futures_lite::io::split(stream);
-    let writer_task = glommio::spawn_local(async move {
+    // The writer ends when every queue handle is gone (the connection was
+    // forgotten) after writing what was queued, or when a write fails.
+    glommio::spawn_local(async move {
         while let Some(bytes) = rx.recv().await {
             if writer.write_all(&bytes).await.is_err() {
                 break;
             }
         }
         let _ = writer.close().await;
-    });
+    })
+    .detach();
     let inb = Inbound {
         proto: Transport::Tcp,
         src: peer,
@@ -162,11 +171,36 @@ async fn run_conn<R: Router + 'static>(
                         Some(shard.id),
                         &format!("closing tcp connection from {peer}: {e}"),
                     );
+                    reply_unframeable(&shard, &buf, e, &inb);
                     break 'conn;
                 }
             }
         }
     }
     shard.remove_conn(cid);
-    writer_task.cancel().await;
+}
+
+/// Before closing a connection whose byte stream cannot be framed, answers
+/// the request at its head with `400 <reason>` when its headers are
+/// complete and a reply can be built.
+fn reply_unframeable<R: Router + 'static>(
+    shard: &Rc<Shard<R>>,
+    buf: &[u8],
+    e: FramingError,
+    inb: &Inbound,
+) {
+    let err = match e {
+        FramingError::MissingContentLength => ParseError::MissingHeader(HeaderName::ContentLength),
+        FramingError::BadContentLength => ParseError::BadContentLength,
+        FramingError::HeadersTooLong | FramingError::BodyTooLong => ParseError::TooLarge,
+    };
+    let Some(reply) = reply_to_malformed(buf, err, inb.src) else {
+        return;
+    };
+    if let Some(c) = inb
+        .conn
+        .and_then(|cid| shard.conns.borrow().get(&cid.id).map(|c| Rc::clone(&c.tx)))
+    {
+        let _ = c.try_send(reply);
+    }
 }

@@ -193,11 +193,11 @@ pub fn run_sipp(dir: &TestDir, name: &str, args: &[String], limit: Duration) -> 
 
 fn parse_stat(path: &Path) -> SippResult {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let Some(header) = lines.first() else {
         return SippResult::default();
     };
-    let Some(last) = lines.last() else {
+    let Some(last) = lines.get(1..).and_then(|rest| rest.last()) else {
         return SippResult::default();
     };
     let cols: Vec<&str> = header.split(';').collect();
