@@ -8,6 +8,8 @@
 //! - [`script`]: the kamailio.cfg routing language: preprocessor, parser,
 //!   compiler to a program that does no name lookups per message, the
 //!   function table, and the interpreter.
+//! - [`tm`]: transaction state machines (RFC 3261 §17, RFC 6026) and the
+//!   per-shard transaction table, driven by messages and timer ticks.
 //! - [`route_io`]: the boundary between a compiled program and the runtime
 //!   that feeds it messages and sends what it produces.
 //!
@@ -17,4 +19,5 @@ pub mod proxy;
 pub mod route_io;
 pub mod script;
 pub mod sip;
+pub mod tm;
 pub mod transport;
