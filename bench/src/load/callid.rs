@@ -21,12 +21,20 @@ pub struct CallRef {
 impl CallRef {
     /// Writes `slot-generation-thread-run@sipshard-bench`.
     pub fn write(&self, out: &mut Out<'_>) -> Result<(), Overflow> {
+        self.write_token(out)?.put(DOMAIN)?;
+        Ok(())
+    }
+
+    /// Writes `slot-generation-thread-run`, which is an RFC 3261 `token`
+    /// (usable in a Via branch, where the Call-ID's `@` is not allowed).
+    pub fn write_token<'o, 'b>(&self, out: &'o mut Out<'b>) -> Result<&'o mut Out<'b>, Overflow> {
         out.num(u64::from(self.slot))?
             .put(b"-")?
             .num(u64::from(self.generation))?
-            .put(b"-")?;
-        out.num(u64::from(self.thread))?.put(b"-")?.num(u64::from(self.run))?.put(DOMAIN)?;
-        Ok(())
+            .put(b"-")?
+            .num(u64::from(self.thread))?
+            .put(b"-")?
+            .num(u64::from(self.run))
     }
 
     /// Reads a Call-ID written by [`CallRef::write`]; `None` for any other.

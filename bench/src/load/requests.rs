@@ -48,7 +48,7 @@ pub fn write_request(out: &mut Out<'_>, ep: &Endpoints<'_>, call: &CallRef, spec
         .put(b":")?
         .num(u64::from(ep.local_port))?;
     out.put(b";branch=z9hG4bK")?;
-    call.write(out)?;
+    call.write_token(out)?;
     out.put(b"-")?.num(u64::from(spec.cseq))?;
     if spec.new_branch {
         out.put(b"a")?;
@@ -193,6 +193,11 @@ mod tests {
         );
         assert_eq!(si.branch, sc.branch);
         assert_ne!(si.branch, sa.branch);
+        // RFC 3261 token characters only: a strict parser rejects the Via otherwise.
+        let token = |b: &u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(b);
+        for b in [si.branch.unwrap(), sa.branch.unwrap()] {
+            assert!(b.iter().all(token), "{:?}", String::from_utf8_lossy(b));
+        }
         assert_eq!(sa.to_tag, Some(&b"t"[..]));
         assert_eq!(si.max_forwards, Some(70));
         assert_eq!(CallRef::parse(si.call_id), Some(call));
