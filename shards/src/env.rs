@@ -15,6 +15,8 @@ use crate::shard::Shard;
 pub struct ShardEnv<'a, R: Router> {
     shard: &'a Shard<R>,
     outbox: Vec<Outbound>,
+    /// The raw message being routed, for the Call-ID of log lines.
+    msg: &'a [u8],
 }
 
 impl<'a, R: Router> ShardEnv<'a, R> {
@@ -22,7 +24,14 @@ impl<'a, R: Router> ShardEnv<'a, R> {
         ShardEnv {
             shard,
             outbox: Vec::new(),
+            msg: &[],
         }
+    }
+
+    /// Log lines written while routing `msg` carry its Call-ID.
+    pub fn with_message(mut self, msg: &'a [u8]) -> Self {
+        self.msg = msg;
+        self
     }
 
     /// What the router asked to send.
@@ -91,7 +100,10 @@ impl<R: Router> RouteEnv for ShardEnv<'_, R> {
     }
 
     fn log(&mut self, level: i32, line: &str) {
-        self.shard.logger.log(level, Some(self.shard.id), line);
+        let call_id = crate::logger::call_id_of(self.msg);
+        self.shard
+            .logger
+            .log_call(level, Some(self.shard.id), call_id, line);
     }
 
     fn log_enabled(&self, level: i32) -> bool {

@@ -19,10 +19,12 @@
 //! asks for.
 
 pub mod conn_index;
+pub mod control;
 pub mod env;
 pub mod interfaces;
 pub mod logger;
 pub mod mesh;
+pub mod metrics;
 pub mod resolve;
 pub mod server;
 pub mod shard;
@@ -30,4 +32,4 @@ pub mod sockets;
 pub mod tcp;
 pub mod udp;
 
-pub use server::{run, RunError, ServerConfig};
+pub use server::{run, run_with, RunError, ServerConfig};

@@ -14,6 +14,7 @@ use sipshard_core::transport::Transport;
 use crate::conn_index::ConnIndex;
 use crate::logger::Logger;
 use crate::mesh::CrossShard;
+use crate::metrics::StatsSet;
 use crate::shard::Shard;
 
 /// One `listen=` socket.
@@ -124,6 +125,18 @@ pub fn run<R: Router + 'static>(
     router: Arc<R>,
     logger: Logger,
 ) -> Result<(), RunError> {
+    let stats = StatsSet::new(cfg.shard_count());
+    run_with(cfg, router, logger, stats)
+}
+
+/// [`run`] with the shards counting into `stats` (one entry per shard),
+/// which the control plane reads.
+pub fn run_with<R: Router + 'static>(
+    cfg: ServerConfig,
+    router: Arc<R>,
+    logger: Logger,
+    stats: StatsSet,
+) -> Result<(), RunError> {
     if cfg.listen.is_empty() {
         return Err(RunError::NoListen);
     }
@@ -142,15 +155,16 @@ pub fn run<R: Router + 'static>(
         let index = Arc::clone(&index);
         let cfg = Arc::clone(&cfg);
         let logger = logger.clone();
+        let stats = stats.clone();
         let ready = ready_tx.clone();
         let builder = LocalExecutorBuilder::new(Placement::Fixed(i % cpus))
             .name(&format!("shard-{i}"))
             .io_memory(1 << 20)
             .ring_depth(1024);
         let handle = builder
-            .spawn(
-                move || async move { Shard::serve(cfg, router, index, mesh, logger, ready).await },
-            )
+            .spawn(move || async move {
+                Shard::serve(cfg, router, index, mesh, logger, stats, ready).await
+            })
             .map_err(|e| RunError::Executor(e.to_string()))?;
         handles.push(handle);
     }

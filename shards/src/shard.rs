@@ -20,6 +20,7 @@ use crate::conn_index::ConnIndex;
 use crate::env::ShardEnv;
 use crate::logger::Logger;
 use crate::mesh::CrossShard;
+use crate::metrics::{DropReason, ShardStats, StatsSet};
 use crate::resolve::Resolver;
 use crate::server::{RunError, ServerConfig};
 use crate::{sockets, tcp, udp};
@@ -49,6 +50,8 @@ pub struct Shard<R: Router> {
     pub mesh: Senders<CrossShard>,
     /// Messages for other shards dropped because their channel was full.
     pub mesh_drops: Cell<u64>,
+    /// Every shard's counters; this one writes only its own ([`Shard::stats`]).
+    pub stats_set: StatsSet,
 }
 
 impl<R: Router + 'static> Shard<R> {
@@ -59,6 +62,7 @@ impl<R: Router + 'static> Shard<R> {
         index: Arc<ConnIndex>,
         mesh: MeshBuilder<CrossShard, glommio::channels::channel_mesh::Full>,
         logger: Logger,
+        stats_set: StatsSet,
         ready: crossbeam::channel::Sender<Result<(), RunError>>,
     ) -> Result<(), RunError> {
         let (senders, mut receivers) = mesh
@@ -115,6 +119,7 @@ impl<R: Router + 'static> Shard<R> {
             index,
             mesh: senders,
             mesh_drops: Cell::new(0),
+            stats_set,
         });
         let _ = ready.send(Ok(()));
 
@@ -152,18 +157,22 @@ impl<R: Router + 'static> Shard<R> {
     /// router produced. Malformed requests get a 400 with the reason when a
     /// reply can be routed.
     pub async fn handle(self: &Rc<Self>, bytes: &[u8], inb: Inbound) {
+        self.stats().received(bytes);
         let outs = match Message::parse(bytes.to_vec()) {
             Ok(msg) => {
-                let mut env = ShardEnv::new(self);
+                let started = std::time::Instant::now();
+                let mut env = ShardEnv::new(self).with_message(bytes);
                 let mut state = self.state.borrow_mut();
                 if msg.is_request() {
                     self.router.on_request(msg, &inb, &mut env, &mut state);
                 } else {
                     self.router.on_reply(msg, &inb, &mut env, &mut state);
                 }
+                self.stats().route_latency.observe(started.elapsed());
                 env.into_outbox()
             }
             Err(err) => {
+                self.stats().parse_errors.inc();
                 if self.logger.enabled(level::INFO) {
                     self.logger.log(
                         level::INFO,
@@ -214,6 +223,9 @@ impl<R: Router + 'static> Shard<R> {
                             .is_err()
                         {
                             self.mesh_drops.set(self.mesh_drops.get() + 1);
+                            self.stats().dropped(DropReason::MeshFull);
+                        } else {
+                            self.stats().handoffs.inc();
                         }
                     }
                     _ => self.send_stream(out).await,
@@ -231,6 +243,7 @@ impl<R: Router + 'static> Shard<R> {
         match sock {
             Some((_, s)) => {
                 if let Err(e) = s.send_to(&out.bytes, out.dst).await {
+                    self.stats().dropped(DropReason::SendError);
                     if self.logger.enabled(level::WARN) {
                         self.logger.log(
                             level::WARN,
@@ -238,13 +251,18 @@ impl<R: Router + 'static> Shard<R> {
                             &format!("udp send to {} failed: {e}", out.dst),
                         );
                     }
+                } else {
+                    self.stats().sent(&out.bytes);
                 }
             }
-            None => self.logger.log(
-                level::ERR,
-                Some(self.id),
-                &format!("no udp socket to send to {} from", out.dst),
-            ),
+            None => {
+                self.stats().dropped(DropReason::NoRoute);
+                self.logger.log(
+                    level::ERR,
+                    Some(self.id),
+                    &format!("no udp socket to send to {} from", out.dst),
+                )
+            }
         }
     }
 
@@ -262,10 +280,20 @@ impl<R: Router + 'static> Shard<R> {
             Some(tx) => tx,
             None => match tcp::connect(self, out.proto, out.local, out.dst) {
                 Some(tx) => tx,
-                None => return,
+                None => {
+                    self.stats().dropped(DropReason::NoRoute);
+                    return;
+                }
             },
         };
-        if tx.try_send(out.bytes).is_err() && self.logger.enabled(level::WARN) {
+        let stats = self.stats();
+        let kind = crate::metrics::classify(&out.bytes);
+        if tx.try_send(out.bytes).is_ok() {
+            stats.sent_kind(kind);
+            return;
+        }
+        stats.dropped(DropReason::Congested);
+        if self.logger.enabled(level::WARN) {
             self.logger.log(
                 level::WARN,
                 Some(self.id),
@@ -287,6 +315,7 @@ impl<R: Router + 'static> Shard<R> {
             .borrow_mut()
             .insert(id, ConnHandle { proto, peer, tx });
         self.by_peer.borrow_mut().insert((proto, peer), id);
+        self.stats().tcp_connections.set(self.conn_count() as u64);
         let cid = ConnId {
             shard: self.id as u16,
             id,
@@ -304,6 +333,13 @@ impl<R: Router + 'static> Shard<R> {
             }
             self.index.remove(c.proto, c.peer, cid);
         }
+        self.stats().tcp_connections.set(self.conn_count() as u64);
+    }
+
+    /// This shard's counters.
+    #[inline]
+    pub fn stats(&self) -> &ShardStats {
+        self.stats_set.shard(self.id)
     }
 
     /// Open connections owned by this shard.
