@@ -14,15 +14,24 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Parses a transport name case-insensitively (`udp`, `TCP`, `tls`, ...).
+    /// Parses a transport name case-insensitively (`udp`, `TCP`, `tls`, ...)
+    /// without allocating: the (at most four) bytes are lower-cased into a
+    /// word and compared.
     pub fn from_bytes(name: &[u8]) -> Option<Transport> {
-        let t = match name.to_ascii_lowercase().as_slice() {
-            b"udp" => Transport::Udp,
-            b"tcp" => Transport::Tcp,
-            b"tls" => Transport::Tls,
-            b"sctp" => Transport::Sctp,
-            b"ws" => Transport::Ws,
-            b"wss" => Transport::Wss,
+        if name.is_empty() || name.len() > 4 {
+            return None;
+        }
+        let mut w = [0u8; 4];
+        for (d, s) in w.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let t = match (name.len(), &w) {
+            (3, b"udp\0") => Transport::Udp,
+            (3, b"tcp\0") => Transport::Tcp,
+            (3, b"tls\0") => Transport::Tls,
+            (4, b"sctp") => Transport::Sctp,
+            (2, b"ws\0\0") => Transport::Ws,
+            (3, b"wss\0") => Transport::Wss,
             _ => return None,
         };
         Some(t)
@@ -82,5 +91,17 @@ mod tests {
             assert_eq!(Transport::from_bytes(t.lower_name().as_bytes()), Some(t));
         }
         assert_eq!(Transport::from_bytes(b"quic"), None);
+        assert_eq!(Transport::from_bytes(b"UdP"), Some(Transport::Udp));
+        for bad in [
+            &b""[..],
+            b"ud",
+            b"udp\0",
+            b"udpx",
+            b"sctpx",
+            b"w",
+            b"\xc3\x9cdp",
+        ] {
+            assert_eq!(Transport::from_bytes(bad), None, "{bad:?}");
+        }
     }
 }

@@ -57,10 +57,13 @@ pub fn stateless_branch(msg: &Message) -> Branch {
     field(to_tag);
     field(msg.call_id().unwrap_or(b""));
     field(msg.ruri_bytes());
-    field(msg.cseq().map_or(0, |c| c.number).to_string().as_bytes());
+    let mut digits = [0u8; 20];
+    let cseq = msg.cseq().map_or(0, |c| c.number) as usize;
+    field(crate::sip::edit::decimal(cseq, &mut digits));
     let via = msg.top_via();
     field(via.map_or(b"".as_slice(), |v| v.host));
-    field(via.and_then(|v| v.port).unwrap_or(0).to_string().as_bytes());
+    let port = usize::from(via.and_then(|v| v.port).unwrap_or(0));
+    field(crate::sip::edit::decimal(port, &mut digits));
     field(via.and_then(|v| v.branch()).unwrap_or(b""));
     let digest = h.finalize();
     let mut out = [0u8; BRANCH_LEN];

@@ -7,8 +7,9 @@
 use std::net::IpAddr;
 
 use super::destination::Destination;
+use crate::sip::host::parse_ip;
 use crate::sip::host::unbracket;
-use crate::sip::lex::split_commas;
+use crate::sip::lex::{split_commas, trim_start, Unbalanced};
 use crate::sip::{EditError, Edits, HeaderName, Message, ParseError, Via};
 
 /// A response ready to go.
@@ -63,12 +64,12 @@ pub fn via_destination(via: &Via<'_>) -> Result<Destination, ReplyRouteError> {
             .port
             .unwrap_or_else(|| Destination::default_port(transport)),
     };
-    let host = String::from_utf8_lossy(host).into_owned();
-    if let Ok(IpAddr::V4(ip)) = host.parse::<IpAddr>() {
+    if let Some(IpAddr::V4(ip)) = parse_ip(host) {
         if ip.is_broadcast() {
             return Err(ReplyRouteError::Broadcast);
         }
     }
+    let host = String::from_utf8_lossy(host).into_owned();
     Ok(Destination {
         host,
         port,
@@ -86,35 +87,46 @@ pub fn route_reply(
     if !msg.is_response() {
         return Err(ReplyRouteError::NotAResponse);
     }
-    let mut vias = msg.vias();
-    let top = vias
-        .next()
-        .and_then(Result::ok)
+    // The top Via was validated (and kept) by `parse`.
+    let top = msg
+        .top_via()
         .ok_or(ReplyRouteError::BadVia(ParseError::BadVia))?;
     if !is_ours(&top) {
         return Err(ReplyRouteError::NotOurVia);
     }
-    let next = vias
-        .next()
-        .ok_or(ReplyRouteError::NoNextVia)?
-        .map_err(ReplyRouteError::BadVia)?;
-    let dst = via_destination(&next)?;
-    let mut e = edits.clone();
     let first = msg
         .header(HeaderName::Via)
         .ok_or(ReplyRouteError::NoNextVia)?;
-    let mut values = split_commas(first.value);
-    values.next();
-    match values.next() {
-        // Ours is the only value on its line: remove the line.
-        None => e.remove_header(&first),
+    let top_end = msg
+        .span_of(top.raw)
+        .map_or(first.value_range.end, |s| s.end as usize);
+    // What follows ours on its line: nothing, or `, <next>[, ...]`.
+    let rest =
+        trim_start(&msg.as_bytes()[top_end.min(first.value_range.end)..first.value_range.end]);
+    let (next_raw, same_line) = match rest.split_first() {
+        Some((b',', after)) => (split_commas(after).next(), true),
+        Some(_) => (Some(Err(Unbalanced::Angle)), true),
+        None => (
+            msg.headers_of(HeaderName::Via)
+                .nth(1)
+                .and_then(|h| split_commas(h.value).next()),
+            false,
+        ),
+    };
+    let next_raw = next_raw
+        .ok_or(ReplyRouteError::NoNextVia)?
+        .map_err(|_| ReplyRouteError::BadVia(ParseError::BadVia))?;
+    let next = Via::parse(next_raw).map_err(ReplyRouteError::BadVia)?;
+    let dst = via_destination(&next)?;
+    let mut e = edits.clone();
+    if same_line {
         // Several values on one line: remove ours and the comma after it.
-        Some(second) => {
-            let second = second.map_err(|_| ReplyRouteError::BadVia(ParseError::BadVia))?;
-            let start = first.value_range.start;
-            let end = msg.span_of(second).map_or(start, |s| s.start as usize);
-            e.delete(start..end);
-        }
+        let start = first.value_range.start;
+        let end = msg.span_of(next_raw).map_or(start, |s| s.start as usize);
+        e.delete(start..end);
+    } else {
+        // Ours is the only value on its line: remove the line.
+        e.remove_header(&first);
     }
     let bytes = e.apply(msg).map_err(ReplyRouteError::Edit)?;
     Ok(RoutedReply { bytes, dst })

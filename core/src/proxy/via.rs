@@ -19,13 +19,25 @@ pub fn build_via(
     branch: &str,
     rport: bool,
 ) -> Vec<u8> {
-    let mut v = Vec::with_capacity(48 + host.len() + branch.len());
+    via_line(transport, host, port, branch, rport).to_vec()
+}
+
+/// [`build_via`] on the stack (no allocation for hosts of ordinary length).
+pub fn via_line(
+    transport: Transport,
+    host: &str,
+    port: u16,
+    branch: &str,
+    rport: bool,
+) -> SmallVec<[u8; 128]> {
+    let mut v = SmallVec::new();
     v.extend_from_slice(b"Via: SIP/2.0/");
     v.extend_from_slice(transport.via_name().as_bytes());
     v.push(b' ');
     push_host(&mut v, host);
     v.push(b':');
-    v.extend_from_slice(port.to_string().as_bytes());
+    let mut digits = [0u8; 20];
+    v.extend_from_slice(crate::sip::edit::decimal(usize::from(port), &mut digits));
     v.extend_from_slice(b";branch=");
     v.extend_from_slice(branch.as_bytes());
     if rport {
@@ -36,13 +48,30 @@ pub fn build_via(
 }
 
 /// Appends a host, bracketing a bare IPv6 literal.
-pub(crate) fn push_host(v: &mut Vec<u8>, host: &str) {
+pub(crate) fn push_host<const N: usize>(v: &mut SmallVec<[u8; N]>, host: &str) {
     if host.contains(':') && !host.starts_with('[') {
         v.push(b'[');
         v.extend_from_slice(host.as_bytes());
         v.push(b']');
     } else {
         v.extend_from_slice(host.as_bytes());
+    }
+}
+
+/// Appends an IP address as text (IPv6 without brackets) without going
+/// through a `String` for IPv4.
+pub fn push_ip<const N: usize>(v: &mut SmallVec<[u8; N]>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            for (i, o) in a.octets().iter().enumerate() {
+                if i > 0 {
+                    v.push(b'.');
+                }
+                let mut digits = [0u8; 20];
+                v.extend_from_slice(crate::sip::edit::decimal(usize::from(*o), &mut digits));
+            }
+        }
+        std::net::IpAddr::V6(a) => v.extend_from_slice(a.to_string().as_bytes()),
     }
 }
 

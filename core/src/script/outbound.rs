@@ -14,10 +14,12 @@
 //! [`crate::proxy`] helpers; local replies are built here because they
 //! honour `force_rport()`, `append_to_reply` and the 3xx Contact.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use md5::{Digest, Md5};
+use smallvec::SmallVec;
 
 use super::exec_ctx::Exec;
 use crate::route_io::Outbound;
@@ -30,7 +32,7 @@ pub fn fixed_top_via(
     msg: &Message,
     src: SocketAddr,
     force_rport: bool,
-) -> Option<(std::ops::Range<usize>, Vec<u8>)> {
+) -> Option<(std::ops::Range<usize>, ViaText)> {
     let via = msg.top_via()?;
     let rport_asked = via.rport().is_some() || force_rport;
     let differs = via.host_ip() != Some(src.ip());
@@ -43,16 +45,24 @@ pub fn fixed_top_via(
         text = without_param(&text, b"received");
     }
     text.extend_from_slice(b";received=");
-    text.extend_from_slice(src.ip().to_string().as_bytes());
+    crate::proxy::via::push_ip(&mut text, src.ip());
     if rport_asked {
-        text.extend_from_slice(format!(";rport={}", src.port()).as_bytes());
+        let mut digits = [0u8; 20];
+        text.extend_from_slice(b";rport=");
+        text.extend_from_slice(crate::sip::edit::decimal(
+            usize::from(src.port()),
+            &mut digits,
+        ));
     }
     Some((span.range(), text))
 }
 
+/// A rewritten Via value, on the stack when of ordinary length.
+pub type ViaText = SmallVec<[u8; 192]>;
+
 /// `raw` with every `;name` / `;name=value` parameter removed.
-fn without_param(raw: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
+fn without_param(raw: &[u8], name: &[u8]) -> ViaText {
+    let mut out = ViaText::new();
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b';' {
@@ -99,7 +109,7 @@ impl Exec<'_, '_> {
     /// -1 when the destination cannot be resolved or no local socket fits.
     pub fn forward(
         &mut self,
-        target: Option<(String, Option<u16>)>,
+        target: Option<(Cow<'_, str>, Option<u16>)>,
         force_proto: Option<Transport>,
     ) -> i32 {
         if self.msg.is_response() {
@@ -113,7 +123,7 @@ impl Exec<'_, '_> {
                     None => self.ruri().into_owned(),
                 };
                 match uri_target(&dest) {
-                    Some(t) => t,
+                    Some((h, p, t)) => (Cow::Owned(h), p, t),
                     None => {
                         self.log_err(&format!(
                             "forward: bad destination URI `{}`",
@@ -135,32 +145,36 @@ impl Exec<'_, '_> {
             self.log_err(&format!("forward: no {proto} socket to send to {dst}"));
             return -1;
         };
-        let mut edits = self.st.edits.clone();
+        // Queue this hop's edits after the script's, apply, and forget them
+        // again (the script may forward more than once).
+        let mark = self.st.edits.len();
         if let Some((range, text)) = fixed_top_via(self.msg, self.inb.src, self.st.force_rport) {
-            edits.replace(range, text);
+            self.st.edits.replace(range, text);
         }
         let branch = crate::proxy::stateless_branch(self.msg);
-        let via = crate::proxy::build_via(
+        let via = crate::proxy::via::via_line(
             proto,
             &local.advertise_host,
             local.advertise_port,
             branch.as_str(),
             self.st.add_local_rport,
         );
+        // Our Via goes first, above headers the script inserted at the top
+        // (`insert_hf`), as Kamailio's Via lump does.
+        self.st.edits.add_header_very_first(self.msg, &via);
         if let Some(u) = &self.st.new_ruri {
-            edits.set_ruri(self.msg, u);
+            let span = self.msg.ruri_span().range();
+            self.st.edits.replace(span, u);
         }
-        let mut bytes = match edits.apply(self.msg) {
+        let applied = self.st.edits.apply(self.msg);
+        self.st.edits.truncate(mark);
+        let bytes = match applied {
             Ok(b) => b,
             Err(e) => {
                 self.log_err(&format!("forward: conflicting message edits: {e:?}"));
                 return -1;
             }
         };
-        // Our Via goes first, above headers the script inserted at the top
-        // (`insert_hf`), as Kamailio's Via lump does.
-        let after_start_line = memchr::memmem::find(&bytes, b"\r\n").map_or(bytes.len(), |i| i + 2);
-        bytes.splice(after_start_line..after_start_line, via);
         self.env.send(Outbound {
             proto,
             local: local.addr,
@@ -336,15 +350,15 @@ mod tests {
     #[test]
     fn param_removal() {
         assert_eq!(
-            without_param(b"SIP/2.0/UDP h;rport;branch=z", b"rport"),
+            &without_param(b"SIP/2.0/UDP h;rport;branch=z", b"rport")[..],
             b"SIP/2.0/UDP h;branch=z"
         );
         assert_eq!(
-            without_param(b"SIP/2.0/UDP h;branch=z;rport=5", b"rport"),
+            &without_param(b"SIP/2.0/UDP h;branch=z;rport=5", b"rport")[..],
             b"SIP/2.0/UDP h;branch=z"
         );
         assert_eq!(
-            without_param(b"SIP/2.0/UDP h;rportx=1", b"rport"),
+            &without_param(b"SIP/2.0/UDP h;rportx=1", b"rport")[..],
             b"SIP/2.0/UDP h;rportx=1"
         );
     }

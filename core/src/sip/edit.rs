@@ -5,9 +5,16 @@
 //! after `remove_header` a lookup still sees the old header, as in
 //! Kamailio (`remove_hf` then `is_present_hf`).
 //!
+//! The bytes of every edit live in one buffer owned by the [`Edits`], so
+//! queuing edits allocates at most that buffer (none once it is reused,
+//! see [`Edits::clear`]).
+//!
 //! Rules when edits meet:
 //! - inserts at the same offset come out in the order they were queued,
-//!   and before a deletion/replacement that starts there;
+//!   except those queued with [`Edits::insert_first`], which come before
+//!   all others there (a proxy's own Via above headers the script
+//!   inserted at the top, as Kamailio's Via lump does); all inserts come
+//!   before a deletion/replacement that starts there;
 //! - overlapping or nested deletions merge (removing a header twice
 //!   removes it once);
 //! - a replacement or insert strictly inside a deleted range is dropped;
@@ -55,18 +62,35 @@ impl std::fmt::Display for EditError {
 
 impl std::error::Error for EditError {}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an edit's new bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    /// A deletion.
+    Delete,
+    /// `arena[start..end]`.
+    Arena(u32, u32),
+    /// The Content-Length value `apply` computes.
+    ContentLength,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Op {
     start: usize,
     end: usize,
-    /// None: deletion. Some with start == end: insertion.
-    bytes: Option<Vec<u8>>,
+    /// `Delete`: deletion; otherwise, with start == end, an insertion.
+    src: Src,
     seq: usize,
+    /// Queued with `insert_first`.
+    first: bool,
 }
 
 impl Op {
     fn is_insert(&self) -> bool {
         self.start == self.end
+    }
+
+    fn is_delete(&self) -> bool {
+        self.src == Src::Delete
     }
 }
 
@@ -74,6 +98,8 @@ impl Op {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Edits {
     ops: SmallVec<[Op; 8]>,
+    /// The bytes of every insertion and replacement, back to back.
+    arena: Vec<u8>,
 }
 
 impl Edits {
@@ -85,44 +111,90 @@ impl Edits {
         self.ops.is_empty()
     }
 
+    /// Number of queued edits.
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
-    fn push(&mut self, start: usize, end: usize, bytes: Option<Vec<u8>>) {
+    /// Forgets every edit, keeping the allocated space for the next
+    /// message.
+    pub fn clear(&mut self) {
+        self.ops.clear();
+        self.arena.clear();
+    }
+
+    /// Forgets the edits queued after the first `len` (a mark taken with
+    /// [`Edits::len`]): a caller can queue temporary edits, apply, and
+    /// return to the script's edits without cloning them.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.ops.len() {
+            return;
+        }
+        let arena_end = self.ops[..len]
+            .iter()
+            .filter_map(|o| match o.src {
+                Src::Arena(_, e) => Some(e as usize),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        self.ops.truncate(len);
+        self.arena.truncate(arena_end);
+    }
+
+    fn push(&mut self, start: usize, end: usize, bytes: Option<&[u8]>, first: bool) {
         let seq = self.ops.len();
+        let src = match bytes {
+            None => Src::Delete,
+            Some(b) => {
+                let a = self.arena.len();
+                if self.arena.capacity() == 0 {
+                    self.arena.reserve(256);
+                }
+                self.arena.extend_from_slice(b);
+                Src::Arena(a as u32, self.arena.len() as u32)
+            }
+        };
         self.ops.push(Op {
             start,
             end,
-            bytes,
+            src,
             seq,
+            first,
         });
     }
 
     /// Inserts `bytes` at offset `at`.
-    pub fn insert(&mut self, at: usize, bytes: impl Into<Vec<u8>>) {
-        self.push(at, at, Some(bytes.into()));
+    pub fn insert(&mut self, at: usize, bytes: impl AsRef<[u8]>) {
+        self.push(at, at, Some(bytes.as_ref()), false);
+    }
+
+    /// Inserts `bytes` at offset `at` ahead of every other insert queued
+    /// there, whenever they were queued (among `insert_first` inserts at
+    /// one offset, queue order holds).
+    pub fn insert_first(&mut self, at: usize, bytes: impl AsRef<[u8]>) {
+        self.push(at, at, Some(bytes.as_ref()), true);
     }
 
     /// Inserts before a range (at its start).
-    pub fn insert_before(&mut self, range: Range<usize>, bytes: impl Into<Vec<u8>>) {
+    pub fn insert_before(&mut self, range: Range<usize>, bytes: impl AsRef<[u8]>) {
         self.insert(range.start, bytes);
     }
 
     /// Inserts after a range (at its end).
-    pub fn insert_after(&mut self, range: Range<usize>, bytes: impl Into<Vec<u8>>) {
+    pub fn insert_after(&mut self, range: Range<usize>, bytes: impl AsRef<[u8]>) {
         self.insert(range.end, bytes);
     }
 
     /// Replaces a range with `bytes`.
-    pub fn replace(&mut self, range: Range<usize>, bytes: impl Into<Vec<u8>>) {
-        self.push(range.start, range.end, Some(bytes.into()));
+    pub fn replace(&mut self, range: Range<usize>, bytes: impl AsRef<[u8]>) {
+        self.push(range.start, range.end, Some(bytes.as_ref()), false);
     }
 
     /// Deletes a range.
     pub fn delete(&mut self, range: Range<usize>) {
         if !range.is_empty() {
-            self.push(range.start, range.end, None);
+            self.push(range.start, range.end, None, false);
         }
     }
 
@@ -134,12 +206,27 @@ impl Edits {
     /// Appends a header at the end of the header block. A missing CRLF is
     /// added.
     pub fn add_header(&mut self, msg: &Message, line: &[u8]) {
-        self.insert(msg.headers_end(), with_crlf(line));
+        self.insert_line(msg.headers_end(), line, false);
     }
 
     /// Adds a header just before another one.
     pub fn add_header_before(&mut self, h: &HeaderRef<'_>, line: &[u8]) {
-        self.insert(h.range.start, with_crlf(line));
+        self.insert_line(h.range.start, line, false);
+    }
+
+    /// Inserts a header line, adding a missing CRLF, in the arena directly.
+    fn insert_line(&mut self, at: usize, line: &[u8], first: bool) {
+        self.push(at, at, Some(line), first);
+        if !line.ends_with(b"\r\n") {
+            self.arena.extend_from_slice(b"\r\n");
+            if let Some(Op {
+                src: Src::Arena(_, e),
+                ..
+            }) = self.ops.last_mut()
+            {
+                *e += 2;
+            }
+        }
     }
 
     /// Adds a header right after the start line (before every header).
@@ -148,7 +235,17 @@ impl Edits {
             .header_entries()
             .first()
             .map_or(msg.headers_end(), |e| e.line.start as usize);
-        self.insert(at, with_crlf(line));
+        self.insert_line(at, line, false);
+    }
+
+    /// Adds a header right after the start line, above every other
+    /// insert there (see [`Edits::insert_first`]).
+    pub fn add_header_very_first(&mut self, msg: &Message, line: &[u8]) {
+        let at = msg
+            .header_entries()
+            .first()
+            .map_or(msg.headers_end(), |e| e.line.start as usize);
+        self.insert_line(at, line, true);
     }
 
     /// Rewrites the Request-URI.
@@ -182,29 +279,31 @@ impl Edits {
             self.ops
                 .iter()
                 .filter(|o| !o.is_insert())
-                .cloned()
+                .copied()
                 .collect(),
         )?;
         let mut inserts: SmallVec<[&Op; 8]> = self.ops.iter().filter(|o| o.is_insert()).collect();
-        inserts.sort_by_key(|o| (o.start, o.seq));
+        inserts.sort_by_key(|o| (o.start, !o.first, o.seq));
         inserts.retain(|i| !cuts.iter().any(|c| c.start < i.start && i.start < c.end));
 
         let body_start = msg.body_offset();
         let mut body_delta: isize = 0;
         for c in &cuts {
             if c.start >= body_start {
-                body_delta +=
-                    c.bytes.as_ref().map_or(0, Vec::len) as isize - (c.end - c.start) as isize;
+                body_delta += self.bytes(c, &[]).len() as isize - (c.end - c.start) as isize;
             }
         }
         for i in &inserts {
             if i.start >= body_start {
-                body_delta += i.bytes.as_ref().map_or(0, Vec::len) as isize;
+                body_delta += self.bytes(i, &[]).len() as isize;
             }
         }
+        // The new Content-Length value or line, when the body changed.
+        let mut cl_buf: SmallVec<[u8; 40]> = SmallVec::new();
         if body_delta != 0 {
             let new_len = (msg.body().len() as isize + body_delta).max(0) as usize;
-            let value = new_len.to_string().into_bytes();
+            let mut digits = [0u8; 20];
+            let value = decimal(new_len, &mut digits);
             match msg.header(HeaderName::ContentLength) {
                 Some(h) => {
                     let touched = cuts
@@ -214,26 +313,29 @@ impl Edits {
                         let at = cuts.partition_point(|c| c.start < h.value_range.start);
                         let seq = self.ops.len();
                         let (start, end) = (h.value_range.start, h.value_range.end);
+                        cl_buf.extend_from_slice(value);
                         cuts.insert(
                             at,
                             Op {
                                 start,
                                 end,
-                                bytes: Some(value),
+                                src: Src::ContentLength,
                                 seq,
+                                first: false,
                             },
                         );
                     }
                 }
                 None => {
-                    let mut line = b"Content-Length: ".to_vec();
-                    line.extend_from_slice(&value);
-                    line.extend_from_slice(b"\r\n");
+                    cl_buf.extend_from_slice(b"Content-Length: ");
+                    cl_buf.extend_from_slice(value);
+                    cl_buf.extend_from_slice(b"\r\n");
                     extra_insert = Some(Op {
                         start: msg.headers_end(),
                         end: msg.headers_end(),
-                        bytes: Some(line),
+                        src: Src::ContentLength,
                         seq: self.ops.len(),
+                        first: false,
                     });
                 }
             }
@@ -243,23 +345,20 @@ impl Edits {
             inserts.insert(at, op);
         }
 
-        let grow: usize = self
-            .ops
-            .iter()
-            .map(|o| o.bytes.as_ref().map_or(0, Vec::len))
-            .sum();
-        let mut out = Vec::with_capacity(buf.len() + grow + 24);
+        // Sized once: an upper bound of the result.
+        let cap = buf.len() + self.arena.len() + cl_buf.len();
+        let mut out = Vec::with_capacity(cap);
         let mut pos = 0;
         let mut ii = 0;
         for c in &cuts {
             while ii < inserts.len() && inserts[ii].start <= c.start {
                 out.extend_from_slice(&buf[pos..inserts[ii].start]);
                 pos = inserts[ii].start;
-                out.extend_from_slice(inserts[ii].bytes.as_deref().unwrap_or(&[]));
+                out.extend_from_slice(self.bytes(inserts[ii], &cl_buf));
                 ii += 1;
             }
             out.extend_from_slice(&buf[pos..c.start]);
-            out.extend_from_slice(c.bytes.as_deref().unwrap_or(&[]));
+            out.extend_from_slice(self.bytes(c, &cl_buf));
             pos = c.end;
             while ii < inserts.len() && inserts[ii].start < c.end {
                 ii += 1;
@@ -268,19 +367,34 @@ impl Edits {
         for i in &inserts[ii..] {
             out.extend_from_slice(&buf[pos..i.start]);
             pos = i.start;
-            out.extend_from_slice(i.bytes.as_deref().unwrap_or(&[]));
+            out.extend_from_slice(self.bytes(i, &cl_buf));
         }
         out.extend_from_slice(&buf[pos..]);
+        debug_assert!(out.len() <= cap);
         Ok(out)
+    }
+
+    /// The new bytes of an edit (`cl` holds the computed Content-Length).
+    fn bytes<'s>(&'s self, op: &Op, cl: &'s [u8]) -> &'s [u8] {
+        match op.src {
+            Src::Delete => &[],
+            Src::Arena(a, b) => &self.arena[a as usize..b as usize],
+            Src::ContentLength => cl,
+        }
     }
 }
 
-fn with_crlf(line: &[u8]) -> Vec<u8> {
-    let mut v = line.to_vec();
-    if !v.ends_with(b"\r\n") {
-        v.extend_from_slice(b"\r\n");
+/// `n` in decimal, written at the end of `buf`.
+pub(crate) fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
-    v
 }
 
 /// Sorts deletions/replacements and resolves overlaps per the module rules.
@@ -303,11 +417,11 @@ fn merge_cuts(mut cuts: SmallVec<[Op; 8]>) -> Result<SmallVec<[Op; 8]>, EditErro
             if c.seq > last.seq {
                 *last = c;
             }
-        } else if c.end <= last.end && last.bytes.is_none() {
+        } else if c.end <= last.end && last.is_delete() {
             // Inside a deletion: dropped.
-        } else if c.bytes.is_none() && last.bytes.is_none() {
+        } else if c.is_delete() && last.is_delete() {
             last.end = last.end.max(c.end);
-        } else if c.end <= last.end && c.bytes.is_none() {
+        } else if c.end <= last.end && c.is_delete() {
             // A deletion inside a replacement: the replacement covers it.
         } else {
             return Err(EditError::Overlap {
@@ -380,6 +494,37 @@ abc";
         e.insert_after(xa.range.clone(), b"X-3: c\r\n".to_vec());
         let out = text(e.apply(&m).unwrap());
         assert!(out.contains("CSeq: 1 INVITE\r\nX-1: a\r\nX-2: b\r\nX-3: c\r\nContent-Length"));
+    }
+
+    #[test]
+    fn insert_first_goes_above_earlier_inserts_and_truncate_forgets() {
+        let m = msg();
+        let mut e = Edits::new();
+        e.add_header_first(&m, b"X-Script: 1");
+        let mark = e.len();
+        e.add_header_very_first(&m, b"Via: SIP/2.0/UDP us;branch=z9hG4bKx");
+        e.insert_first(m.header_entries()[0].line.start as usize, b"X-Top: 0\r\n");
+        let out = text(e.apply(&m).unwrap());
+        assert!(out.starts_with(
+            "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP us;branch=z9hG4bKx\r\nX-Top: 0\r\nX-Script: 1\r\nVia: SIP/2.0/UDP 192.0.2.1"
+        ));
+        e.truncate(mark);
+        assert_eq!(e.len(), 1);
+        let out = text(e.apply(&m).unwrap());
+        assert!(out.starts_with("INVITE sip:bob@example.com SIP/2.0\r\nX-Script: 1\r\nVia: "));
+        e.clear();
+        assert_eq!(e.apply(&m).unwrap(), MSG);
+    }
+
+    #[test]
+    fn decimal_digits() {
+        let mut b = [0u8; 20];
+        assert_eq!(decimal(0, &mut b), b"0");
+        assert_eq!(decimal(70, &mut b), b"70");
+        assert_eq!(
+            decimal(usize::MAX, &mut b),
+            usize::MAX.to_string().as_bytes()
+        );
     }
 
     #[test]

@@ -95,11 +95,50 @@ impl HeaderName {
                 .find(|(_, compact, _)| *compact == Some(c))
                 .map_or(HeaderName::Other, |k| k.2);
         }
-        // Fast reject on length before comparing bytes.
-        KNOWN
+        // Dispatch on length, so at most five names are compared.
+        use HeaderName as H;
+        let candidates: &[(&str, HeaderName)] = match name.len() {
+            2 => &[("To", H::To)],
+            3 => &[("Via", H::Via)],
+            4 => &[("From", H::From), ("CSeq", H::CSeq), ("Path", H::Path)],
+            5 => &[
+                ("Route", H::Route),
+                ("Allow", H::Allow),
+                ("Event", H::Event),
+            ],
+            6 => &[("Server", H::Server), ("Accept", H::Accept)],
+            7 => &[
+                ("Call-ID", H::CallId),
+                ("Contact", H::Contact),
+                ("Expires", H::Expires),
+                ("Require", H::Require),
+                ("Subject", H::Subject),
+            ],
+            9 => &[("Supported", H::Supported)],
+            10 => &[("User-Agent", H::UserAgent)],
+            11 => &[("Unsupported", H::Unsupported)],
+            12 => &[
+                ("Max-Forwards", H::MaxForwards),
+                ("Content-Type", H::ContentType),
+                ("Record-Route", H::RecordRoute),
+            ],
+            13 => &[
+                ("Authorization", H::Authorization),
+                ("Proxy-Require", H::ProxyRequire),
+            ],
+            14 => &[("Content-Length", H::ContentLength)],
+            16 => &[
+                ("Content-Encoding", H::ContentEncoding),
+                ("WWW-Authenticate", H::WwwAuthenticate),
+            ],
+            18 => &[("Proxy-Authenticate", H::ProxyAuthenticate)],
+            19 => &[("Proxy-Authorization", H::ProxyAuthorization)],
+            _ => &[],
+        };
+        candidates
             .iter()
-            .find(|(full, _, _)| full.len() == name.len() && eq_ic(full.as_bytes(), name))
-            .map_or(HeaderName::Other, |k| k.2)
+            .find(|(full, _)| eq_ic(full.as_bytes(), name))
+            .map_or(HeaderName::Other, |k| k.1)
     }
 
     /// Canonical spelling (`Call-ID`, `CSeq`, ...); `""` for `Other`.
@@ -152,6 +191,16 @@ mod tests {
         assert_eq!(HeaderName::from_bytes(b"r"), HeaderName::Other);
         assert_eq!(HeaderName::CallId.as_str(), "Call-ID");
         assert_eq!(HeaderName::Contact.compact(), Some(b'm'));
+    }
+
+    #[test]
+    fn length_dispatch_agrees_with_the_table() {
+        for (full, _, h) in KNOWN {
+            assert_eq!(HeaderName::from_bytes(full.as_bytes()), *h, "{full}");
+            let upper = full.to_ascii_uppercase();
+            assert_eq!(HeaderName::from_bytes(upper.as_bytes()), *h, "{full}");
+        }
+        assert_eq!(HeaderName::from_bytes(b"X-Call-ID"), HeaderName::Other);
     }
 
     #[test]

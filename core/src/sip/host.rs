@@ -7,8 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::error::ParseError;
 
 /// What kind of host a [`HostPort`] names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HostKind {
+    #[default]
     Name,
     Ipv4,
     /// An IPv6 reference; the host bytes include the brackets.
@@ -46,8 +47,40 @@ pub fn unbracket(h: &[u8]) -> &[u8] {
 
 /// Parses an IP literal, IPv6 with or without brackets.
 pub fn parse_ip(h: &[u8]) -> Option<IpAddr> {
-    let s = std::str::from_utf8(unbracket(h)).ok()?;
+    let inner = unbracket(h);
+    if inner.len() == h.len() && memchr::memchr(b':', h).is_none() {
+        return parse_ipv4(h).map(IpAddr::V4);
+    }
+    let s = std::str::from_utf8(inner).ok()?;
     s.parse().ok()
+}
+
+/// Parses a dotted-quad IPv4 address without going through `str`, with
+/// the standard library's rules: four decimal octets of at most three
+/// digits, no leading zeros, each at most 255.
+pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while i < s.len() && s[i].is_ascii_digit() && i - start < 3 {
+            v = v * 10 + u32::from(s[i] - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || v > 255 || (digits > 1 && s[start] == b'0') {
+            return None;
+        }
+        *octet = v as u8;
+    }
+    (i == s.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// Parses `host [":" port]` with nothing else around it.
@@ -99,11 +132,7 @@ pub fn classify_host(host: &[u8]) -> Result<HostKind, ParseError> {
     }
     let looks_v4 = host.iter().all(|b| b.is_ascii_digit() || *b == b'.');
     if looks_v4 {
-        let ok = std::str::from_utf8(host)
-            .ok()
-            .and_then(|s| s.parse::<Ipv4Addr>().ok())
-            .is_some();
-        return if ok {
+        return if parse_ipv4(host).is_some() {
             Ok(HostKind::Ipv4)
         } else {
             Err(ParseError::BadHost)
@@ -144,6 +173,36 @@ mod tests {
         let h = parse_hostport(b"[2001:db8::10:5070]").unwrap();
         assert_eq!(h.port, None);
         assert_eq!(h.ip(), Some("2001:db8::10:5070".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv4_parser_agrees_with_std() {
+        for s in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.1.1.1",
+            "1.1.1.01",
+            "1.1.1",
+            "1.1.1.1.",
+            "1.1.1.1.1",
+            "1..1.1",
+            "1111.1.1.1",
+            "1.1.1.1 ",
+            "",
+            "a.b.c.d",
+            "10.0.0.100",
+        ] {
+            assert_eq!(
+                parse_ipv4(s.as_bytes()),
+                s.parse::<Ipv4Addr>().ok(),
+                "{s:?}"
+            );
+        }
+        assert_eq!(parse_ip(b"[::1]"), Some("::1".parse().unwrap()));
+        assert_eq!(parse_ip(b"::1"), Some("::1".parse().unwrap()));
+        assert_eq!(parse_ip(b"[1.2.3.4]"), Some("1.2.3.4".parse().unwrap()));
     }
 
     #[test]

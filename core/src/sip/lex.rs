@@ -9,14 +9,26 @@ pub fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// `token` characters (RFC 3261 §25.1), as a lookup table.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
 /// `token` characters (RFC 3261 §25.1).
 #[inline]
 pub fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[usize::from(b)]
 }
 
 /// True when `s` is a non-empty run of token characters.
@@ -59,6 +71,11 @@ pub fn quoted_len(s: &[u8]) -> Option<usize> {
 pub fn find_top_level(s: &[u8], needle: u8) -> Result<Option<usize>, Unbalanced> {
     let mut i = 0;
     while i < s.len() {
+        // Jump to the next byte that matters.
+        match memchr::memchr3(needle, b'"', b'<', &s[i..]) {
+            Some(k) => i += k,
+            None => return Ok(None),
+        }
         match s[i] {
             b'"' => i += quoted_len(&s[i..]).ok_or(Unbalanced::Quote)?,
             b'<' => {

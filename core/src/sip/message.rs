@@ -10,10 +10,10 @@ use super::header::{HeaderEntry, HeaderRef, Values};
 use super::header_name::HeaderName;
 use super::lex::{parse_decimal, split_commas};
 use super::method::Method;
-use super::name_addr::NameAddr;
+use super::name_addr::{NameAddr, NameAddrSpans};
 use super::span::{offset_in, Span};
 use super::uri::Uri;
-use super::via::Via;
+use super::via::{Via, ViaSpans};
 
 /// Inline capacity of the header index; messages with more headers spill
 /// to the heap once.
@@ -56,6 +56,18 @@ pub struct Message {
     pub(crate) cseq_method_span: Span,
     pub(crate) max_forwards: Option<u8>,
     pub(crate) content_length: Option<u32>,
+    /// Views `parse` validated, kept so that reading them costs nothing.
+    pub(crate) cached: Cached,
+}
+
+/// The top Via, From, To (with their tags) and Call-ID as found by
+/// [`Message::parse`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cached {
+    pub(crate) top_via: ViaSpans,
+    pub(crate) from: NameAddrSpans,
+    pub(crate) to: NameAddrSpans,
+    pub(crate) call_id: Span,
 }
 
 impl Message {
@@ -214,9 +226,10 @@ impl Message {
         self.headers_of(name).flat_map(|h| Values::new(h.value))
     }
 
-    /// The top Via (always `Some` for a message from `parse`).
+    /// The top Via (always `Some` for a message from `parse`, which
+    /// validated it; no parsing happens here).
     pub fn top_via(&self) -> Option<Via<'_>> {
-        self.vias().next().and_then(Result::ok)
+        Some(self.cached.top_via.view(&self.buf))
     }
 
     /// Every Via value in order, across lines and commas.
@@ -226,29 +239,27 @@ impl Message {
             .map(|v| v.map_err(|_| ParseError::BadVia).and_then(Via::parse))
     }
 
-    /// From (always `Some` for a message from `parse`).
+    /// From (always `Some` for a message from `parse`, which validated it).
     pub fn from(&self) -> Option<NameAddr<'_>> {
-        self.header(HeaderName::From)
-            .and_then(|h| NameAddr::parse(h.value).ok())
+        Some(self.cached.from.view(&self.buf))
     }
 
-    /// To (always `Some` for a message from `parse`).
+    /// To (always `Some` for a message from `parse`, which validated it).
     pub fn to(&self) -> Option<NameAddr<'_>> {
-        self.header(HeaderName::To)
-            .and_then(|h| NameAddr::parse(h.value).ok())
+        Some(self.cached.to.view(&self.buf))
     }
 
     pub fn from_tag(&self) -> Option<&[u8]> {
-        self.from().and_then(|f| f.tag())
+        self.cached.from.tag.map(|s| s.of(&self.buf))
     }
 
     pub fn to_tag(&self) -> Option<&[u8]> {
-        self.to().and_then(|t| t.tag())
+        self.cached.to.tag.map(|s| s.of(&self.buf))
     }
 
     /// Call-ID (always `Some` for a message from `parse`).
     pub fn call_id(&self) -> Option<&[u8]> {
-        self.header(HeaderName::CallId).map(|h| h.value)
+        Some(self.cached.call_id.of(&self.buf))
     }
 
     /// CSeq (always `Some` for a message from `parse`).

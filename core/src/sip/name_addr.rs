@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use super::error::ParseError;
 use super::lex::{find_top_level, is_lws, is_token, quoted_len, trim, trim_start, unquote};
 use super::params::{self, Params};
+use super::span::{offset_in, Span};
 use super::uri::Uri;
 
 /// A name-addr or addr-spec with its parameters, borrowing the bytes.
@@ -21,6 +22,42 @@ pub struct NameAddr<'a> {
     pub params: &'a [u8],
     /// True when the URI was enclosed in `<>`.
     pub bracketed: bool,
+}
+
+/// A [`NameAddr`] stored as spans into its message buffer (see
+/// [`super::via::ViaSpans`]), with its `tag` parameter found once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct NameAddrSpans {
+    display_name: Option<Span>,
+    uri: Span,
+    params: Span,
+    bracketed: bool,
+    pub(crate) tag: Option<Span>,
+}
+
+impl NameAddrSpans {
+    /// The spans of `na`, whose slices all borrow `buf`.
+    pub(crate) fn of(na: &NameAddr<'_>, buf: &[u8]) -> NameAddrSpans {
+        let sp =
+            |s: &[u8]| offset_in(buf, s).map_or(Span::default(), |r| Span::new(r.start, r.end));
+        NameAddrSpans {
+            display_name: na.display_name.map(sp),
+            uri: sp(na.uri),
+            params: sp(na.params),
+            bracketed: na.bracketed,
+            tag: na.tag().map(sp),
+        }
+    }
+
+    /// The view again, borrowing `buf`.
+    pub(crate) fn view<'a>(&self, buf: &'a [u8]) -> NameAddr<'a> {
+        NameAddr {
+            display_name: self.display_name.map(|s| s.of(buf)),
+            uri: self.uri.of(buf),
+            params: self.params.of(buf),
+            bracketed: self.bracketed,
+        }
+    }
 }
 
 impl<'a> NameAddr<'a> {

@@ -16,9 +16,9 @@ use super::header_name::HeaderName;
 use super::lex::{is_token, is_token_str, parse_decimal, split_commas};
 use super::message::{Message, StartLine};
 use super::method::Method;
-use super::name_addr::NameAddr;
+use super::name_addr::{NameAddr, NameAddrSpans};
 use super::span::Span;
-use super::via::Via;
+use super::via::{Via, ViaSpans};
 
 /// Finds the end of the line starting at `pos`: (index of the CR or LF that
 /// ends it, index just past the LF). None if there is no LF.
@@ -184,6 +184,39 @@ impl Message {
                 buf.extend_from_slice(b"\r\n");
                 break (pos, pos + 2);
             }
+            // Fast path for the usual `Name: value` line: one scan over the
+            // token name, one memchr for the line end.
+            let mut n = pos;
+            while n < buf.len() && is_token(buf[n]) {
+                n += 1;
+            }
+            let mut k = n;
+            while k < buf.len() && is_sp_ht(buf[k]) {
+                k += 1;
+            }
+            if n > pos && buf.get(k) == Some(&b':') {
+                let mut vstart = k + 1;
+                while vstart < buf.len() && is_sp_ht(buf[vstart]) {
+                    vstart += 1;
+                }
+                let lf = vstart
+                    + memchr::memchr(b'\n', &buf[vstart..]).ok_or(ParseError::MissingBlankLine)?;
+                let end = if buf[lf - 1] == b'\r' { lf - 1 } else { lf };
+                let mut vend = end.max(vstart);
+                while vend > vstart && is_sp_ht(buf[vend - 1]) {
+                    vend -= 1;
+                }
+                let hn = HeaderName::from_bytes(&buf[pos..n]);
+                known.note(hn, headers.len());
+                headers.push(HeaderEntry {
+                    name: hn,
+                    name_span: Span::new(pos, n),
+                    value: Span::new(vstart, vend),
+                    line: Span::new(pos, lf + 1),
+                });
+                pos = lf + 1;
+                continue;
+            }
             let (end, next) = line_end(&buf, pos).ok_or(ParseError::MissingBlankLine)?;
             if end == pos {
                 break (pos, next);
@@ -248,6 +281,7 @@ impl Message {
             cseq_method_span: Span::default(),
             max_forwards: None,
             content_length: None,
+            cached: Default::default(),
         };
         msg.check(&known)?;
         Ok(msg)
@@ -282,18 +316,21 @@ impl Message {
         if cid.is_empty() || cid.iter().any(|&b| b <= b' ' || b == 0x7f) {
             return Err(ParseError::BadCallId);
         }
+        self.cached.call_id = self.headers[call_id].value;
         if let Some(i) = known.max_forwards {
             let v = parse_decimal(self.value_at(i), 255).ok_or(ParseError::BadMaxForwards)?;
             self.max_forwards = Some(v as u8);
         }
-        match split_commas(self.value_at(via)).next() {
-            Some(Ok(top)) => {
-                Via::parse(top)?;
-            }
+        let top = match split_commas(self.value_at(via)).next() {
+            Some(Ok(top)) => Via::parse(top)?,
             _ => return Err(ParseError::BadVia),
-        }
-        NameAddr::parse(self.value_at(from))?;
-        NameAddr::parse(self.value_at(to))?;
+        };
+        let top = ViaSpans::of(&top, &self.buf);
+        let from = NameAddrSpans::of(&NameAddr::parse(self.value_at(from))?, &self.buf);
+        let to = NameAddrSpans::of(&NameAddr::parse(self.value_at(to))?, &self.buf);
+        self.cached.top_via = top;
+        self.cached.from = from;
+        self.cached.to = to;
         if let Some(cl) = self.content_length {
             let available = self.buf.len() - self.body_start as usize;
             let cl = cl as usize;

@@ -185,7 +185,7 @@ impl<'a> Uri<'a> {
     pub fn transport(&self) -> Option<Transport> {
         self.param(b"transport")
             .flatten()
-            .and_then(super::via::transport_from_bytes)
+            .and_then(Transport::from_bytes)
     }
 
     /// The `transport=` parameter as written.

@@ -8,6 +8,7 @@ use super::error::ParseError;
 use super::host::{classify_host, parse_ip, parse_port, unbracket, HostKind};
 use super::lex::{eq_ic, is_lws, is_token, parse_decimal, trim, trim_start};
 use super::params::{self, Params};
+use super::span::{offset_in, Span};
 use crate::transport::Transport;
 
 /// The RFC 3261 branch prefix (§8.1.1.7).
@@ -36,19 +37,57 @@ pub struct Via<'a> {
     pub params: &'a [u8],
 }
 
-/// Classifies a transport name case-insensitively without allocating
-/// (`Transport::from_bytes` lower-cases into a new buffer).
-pub fn transport_from_bytes(name: &[u8]) -> Option<Transport> {
-    const ALL: [Transport; 6] = [
-        Transport::Udp,
-        Transport::Tcp,
-        Transport::Tls,
-        Transport::Sctp,
-        Transport::Ws,
-        Transport::Wss,
-    ];
-    ALL.into_iter()
-        .find(|t| eq_ic(t.via_name().as_bytes(), name))
+/// A [`Via`] stored as spans into its message buffer, so a message can
+/// keep the top Via it validated during parse and hand it out again
+/// without parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ViaSpans {
+    raw: Span,
+    protocol: Span,
+    version: Span,
+    transport_bytes: Span,
+    transport: Option<Transport>,
+    host: Span,
+    host_kind: HostKind,
+    port: Option<u16>,
+    sent_by: Span,
+    params: Span,
+}
+
+impl ViaSpans {
+    /// The spans of `v`, whose slices all borrow `buf`.
+    pub(crate) fn of(v: &Via<'_>, buf: &[u8]) -> ViaSpans {
+        let sp =
+            |s: &[u8]| offset_in(buf, s).map_or(Span::default(), |r| Span::new(r.start, r.end));
+        ViaSpans {
+            raw: sp(v.raw),
+            protocol: sp(v.protocol),
+            version: sp(v.version),
+            transport_bytes: sp(v.transport_bytes),
+            transport: v.transport,
+            host: sp(v.host),
+            host_kind: v.host_kind,
+            port: v.port,
+            sent_by: sp(v.sent_by),
+            params: sp(v.params),
+        }
+    }
+
+    /// The view again, borrowing `buf`.
+    pub(crate) fn view<'a>(&self, buf: &'a [u8]) -> Via<'a> {
+        Via {
+            raw: self.raw.of(buf),
+            protocol: self.protocol.of(buf),
+            version: self.version.of(buf),
+            transport_bytes: self.transport_bytes.of(buf),
+            transport: self.transport,
+            host: self.host.of(buf),
+            host_kind: self.host_kind,
+            port: self.port,
+            sent_by: self.sent_by.of(buf),
+            params: self.params.of(buf),
+        }
+    }
 }
 
 fn take_token(s: &[u8]) -> (&[u8], &[u8]) {
@@ -107,7 +146,7 @@ impl<'a> Via<'a> {
             protocol,
             version,
             transport_bytes,
-            transport: transport_from_bytes(transport_bytes),
+            transport: Transport::from_bytes(transport_bytes),
             host,
             host_kind,
             port,

@@ -179,7 +179,7 @@ fn forward_with(x: &mut Exec<'_, '_>, args: &[CArg], proto: Option<Transport>) -
     let target = match args.first() {
         None => None,
         Some(a) => {
-            let host = x.arg_str(a).into_owned();
+            let host = x.arg_str(a);
             let port = match args.get(1) {
                 Some(p) => match x.arg_int(p).and_then(|p| u16::try_from(p).ok()) {
                     Some(p) => Some(p),
@@ -193,12 +193,18 @@ fn forward_with(x: &mut Exec<'_, '_>, args: &[CArg], proto: Option<Transport>) -
             if host.starts_with(b"sip:") || host.starts_with(b"sips:") {
                 match crate::script::outbound::uri_target(&host) {
                     Some((h, p, t)) => {
-                        return x.forward(Some((h, port.or(p))), proto.or(Some(t)));
+                        return x.forward(Some((h.into(), port.or(p))), proto.or(Some(t)));
                     }
                     None => return -1,
                 }
             }
-            Some((String::from_utf8_lossy(&host).into_owned(), port))
+            let host = match host {
+                std::borrow::Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                std::borrow::Cow::Owned(b) => {
+                    std::borrow::Cow::Owned(String::from_utf8_lossy(&b).into_owned())
+                }
+            };
+            Some((host, port))
         }
     };
     x.forward(target, proto)

@@ -32,8 +32,12 @@ fn process_maxfwd(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let msg = x.msg;
     match (msg.max_forwards(), msg.header(HeaderName::MaxForwards)) {
         (None, _) | (_, None) => {
-            x.st.edits
-                .add_header(msg, format!("Max-Forwards: {max}\r\n").as_bytes());
+            let mut line = [0u8; 24];
+            let mut digits = [0u8; 20];
+            let d = crate::sip::edit::decimal(max as usize, &mut digits);
+            line[..14].copy_from_slice(b"Max-Forwards: ");
+            line[14..14 + d.len()].copy_from_slice(d);
+            x.st.edits.add_header(msg, &line[..14 + d.len()]);
             2
         }
         (Some(0), _) => -1,
@@ -41,8 +45,9 @@ fn process_maxfwd(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
             let limit = x.prog.settings.maxfwd_max_limit;
             let v = u32::from(v);
             let v = if v > limit { limit + 1 } else { v };
-            x.st.edits
-                .set_header_value(&h, (v - 1).to_string().as_bytes());
+            let mut digits = [0u8; 20];
+            let d = crate::sip::edit::decimal((v - 1) as usize, &mut digits);
+            x.st.edits.set_header_value(&h, d);
             1
         }
     }
