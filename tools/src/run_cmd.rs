@@ -5,10 +5,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sipshard_core::script::Program;
 use sipshard_core::script::{self, Config, ListenSpec};
 use sipshard_core::transport::Transport;
+use sipshard_shards::control::reload::{
+    Compiled, Compiler, ConfigReloader, Reload, ReloadableRouter,
+};
+use sipshard_shards::control::{http, paths, signals, unix, Control};
 use sipshard_shards::interfaces::local_addrs;
-use sipshard_shards::logger::Logger;
+use sipshard_shards::logger::{LogFormat, Logger};
+use sipshard_shards::metrics::StatsSet;
 use sipshard_shards::server::{ListenAddr, ServerConfig};
 
 use crate::defines::parse_define;
@@ -24,6 +30,71 @@ pub struct RunArgs {
     /// Define a preprocessor symbol, as kamailio -A does.
     #[arg(short = 'A', value_name = "NAME[=VALUE]")]
     defines: Vec<String>,
+    /// Control socket for `sipshard ctl` (default: modparam("ctl",
+    /// "binrpc", "unix:PATH"), else the runtime directory).
+    #[arg(long = "ctl-socket", value_name = "PATH")]
+    ctl_socket: Option<PathBuf>,
+    /// HTTP listener for /metrics and POST /RPC (default:
+    /// modparam("ctl", "http", "ADDR:PORT"), else none).
+    #[arg(long = "http", value_name = "ADDR:PORT")]
+    http: Option<SocketAddr>,
+    /// Log line format: plain or json.
+    #[arg(long = "log-format", value_name = "FORMAT", default_value = "plain")]
+    log_format: LogFormat,
+}
+
+/// Compiles like [`compile`] but returns the diagnostics (file:line:column,
+/// as `sipshard check` prints them) as text: for `cfg.reload`.
+pub fn compile_text(file: Option<&PathBuf>, defines: &[String]) -> Result<Config, String> {
+    let defs = defines
+        .iter()
+        .map(|d| parse_define(d).map_err(|e| format!("-A {d}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = match file {
+        Some(path) => script::compile_file(path, &defs),
+        None => script::compile_str("<built-in default config>", DEFAULT_CFG, &defs),
+    };
+    result.map_err(|diags| {
+        let errors = diags.iter().filter(|d| d.is_error()).count();
+        let mut text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        text.push(format!("{errors} error(s)"));
+        text.join("\n")
+    })
+}
+
+/// Fits a compiled config to this host: wildcard and missing `listen=`
+/// expanded to the interface addresses, `myself` knowing all of them.
+fn for_this_host(mut cfg: Config) -> Config {
+    let expanded = expand_listen(&cfg.listen, &local_addrs());
+    if expanded != cfg.listen {
+        cfg.listen = expanded;
+        let myself = script::config::self_addrs(&cfg);
+        // The program was just compiled, so nothing else holds it yet.
+        if let Some(p) = Arc::get_mut(&mut cfg.program) {
+            p.myself = myself;
+        }
+    }
+    cfg
+}
+
+/// `cfg.reload` (and SIGHUP) for a config file: compiles it again with the
+/// same defines and swaps the program on every shard.
+fn reloader(
+    file: PathBuf,
+    defines: Vec<String>,
+    router: Arc<ReloadableRouter<Program>>,
+    running: ServerConfig,
+    logger: Logger,
+) -> Arc<dyn Reload> {
+    let compile: Compiler<Program> = Box::new(move || {
+        let cfg = for_this_host(compile_text(Some(&file), &defines)?);
+        Ok(Compiled {
+            server: server_config(&cfg),
+            warnings: cfg.warnings.iter().map(|w| w.to_string()).collect(),
+            program: cfg.program,
+        })
+    });
+    Arc::new(ConfigReloader::new(router, running, compile, logger))
 }
 
 /// Compiles the config of `file` (or the built-in one), printing every
@@ -133,24 +204,77 @@ pub fn server_config(cfg: &Config) -> ServerConfig {
 }
 
 pub fn run(a: RunArgs) -> i32 {
-    let Some(mut cfg) = compile(a.file.as_ref(), &a.defines) else {
+    let Some(cfg) = compile(a.file.as_ref(), &a.defines) else {
         return 1;
     };
-    let expanded = expand_listen(&cfg.listen, &local_addrs());
-    if expanded != cfg.listen {
-        cfg.listen = expanded;
-        let myself = script::config::self_addrs(&cfg);
-        // The program was just compiled, so nothing else holds it yet.
-        if let Some(p) = Arc::get_mut(&mut cfg.program) {
-            p.myself = myself;
-        }
-    }
+    let cfg = for_this_host(cfg);
     let server = server_config(&cfg);
-    let logger = Logger::start(cfg.debug);
+    // Before any thread starts, so that all inherit the block.
+    if let Err(e) = signals::block_sighup() {
+        eprintln!("sipshard: {e}");
+    }
+    let logger = Logger::start_with(cfg.debug, a.log_format);
     for l in &server.listen {
         logger.always(&format!("listening on {}:{}", l.proto, fmt_addr(l.addr)));
     }
-    match sipshard_shards::run(server, Arc::clone(&cfg.program), logger.clone()) {
+    let stats = StatsSet::new(server.shard_count());
+    let router = Arc::new(ReloadableRouter::new(Arc::clone(&cfg.program)));
+    let reload = a.file.clone().map(|file| {
+        reloader(
+            file,
+            a.defines.clone(),
+            Arc::clone(&router),
+            server.clone(),
+            logger.clone(),
+        )
+    });
+    let version = format!("sipshard {}", env!("CARGO_PKG_VERSION"));
+    let control = Arc::new(Control::new(
+        &version,
+        stats.clone(),
+        logger.clone(),
+        reload.clone(),
+    ));
+    let socket = a
+        .ctl_socket
+        .clone()
+        .or_else(|| paths::socket_from_modparams(&cfg.modparams))
+        .unwrap_or_else(paths::default_socket);
+    // A socket held by another server does not stop this one: it runs
+    // without a control socket and says so.
+    match unix::serve(Arc::clone(&control), &socket) {
+        Ok(()) => logger.always(&format!("control socket: {}", socket.display())),
+        Err(e) => logger.always(&format!("no control socket: {e}")),
+    }
+    let http_addr = match a
+        .http
+        .map(Ok)
+        .or_else(|| paths::http_from_modparams(&cfg.modparams).transpose())
+    {
+        Some(Ok(addr)) => Some(addr),
+        Some(Err(e)) => {
+            eprintln!("sipshard: {e}");
+            return 1;
+        }
+        None => None,
+    };
+    if let Some(addr) = http_addr {
+        match http::serve(Arc::clone(&control), addr) {
+            Ok(bound) => logger.always(&format!(
+                "control http: http://{bound}/metrics, JSON-RPC on POST /RPC"
+            )),
+            Err(e) => {
+                eprintln!("sipshard: {e}");
+                return 1;
+            }
+        }
+    }
+    if let Some(r) = reload {
+        if let Err(e) = signals::reload_on_sighup(r, logger.clone()) {
+            logger.always(&format!("SIGHUP will not reload: {e}"));
+        }
+    }
+    match sipshard_shards::run_with(server, router, logger.clone(), stats) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("sipshard: {e}");

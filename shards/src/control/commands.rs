@@ -147,7 +147,7 @@ fn all_stats(ctl: &Control) -> Vec<Stat> {
     add("core:rcv_requests".into(), rq, true);
     add("core:rcv_replies".into(), rp, true);
     add("core:fwd_requests".into(), fq, true);
-    add("core:fwd_replies".into(), fp, true);
+    add("sipshard:sent_replies".into(), fp, true);
     add(
         "core:bad_msg_hdr".into(),
         s.sum(|x| x.parse_errors.get()),

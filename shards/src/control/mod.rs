@@ -18,8 +18,6 @@ pub mod signals;
 pub mod unix;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -49,7 +47,8 @@ pub struct Control {
 
 impl Control {
     /// A context with the core commands registered; modules add theirs
-    /// with `control.commands.add(...)` before [`serve`].
+    /// with `control.commands.add(...)` before the listeners start
+    /// ([`unix::serve`], [`http::serve`]).
     pub fn new(
         version: &str,
         stats: StatsSet,
@@ -129,30 +128,4 @@ impl Control {
         ];
         prom::render(&self.stats, &process)
     }
-}
-
-/// Where the control plane listens.
-#[derive(Debug, Clone, Default)]
-pub struct Endpoints {
-    /// Unix socket for JSON-RPC (None: no socket).
-    pub socket: Option<PathBuf>,
-    /// HTTP listener for `/metrics` and `POST /RPC` (None: none).
-    pub http: Option<SocketAddr>,
-}
-
-/// Starts the listeners on their own threads; returns a line per listener
-/// for the log. A socket path held by another running server is an error.
-pub fn serve(ctl: Arc<Control>, at: &Endpoints) -> Result<Vec<String>, String> {
-    let mut started = Vec::new();
-    if let Some(path) = &at.socket {
-        unix::serve(Arc::clone(&ctl), path)?;
-        started.push(format!("control socket: {}", path.display()));
-    }
-    if let Some(addr) = at.http {
-        let bound = http::serve(Arc::clone(&ctl), addr)?;
-        started.push(format!(
-            "control http: http://{bound}/metrics and POST /RPC"
-        ));
-    }
-    Ok(started)
 }
