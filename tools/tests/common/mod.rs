@@ -332,3 +332,43 @@ pub fn options_to(target: SocketAddr, call_id: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A control socket path unique to this test process and name.
+pub fn ctl_socket(dir: &TestDir) -> PathBuf {
+    dir.path("ctl.sock")
+}
+
+/// Runs `sipshard ctl --ctl-socket SOCKET args...`; exit code, stdout,
+/// stderr.
+pub fn ctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(sipshard_bin())
+        .arg("ctl")
+        .arg("--ctl-socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("running sipshard ctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `sipshard ctl --json ...`, parsed; panics when the command fails.
+pub fn ctl_json(socket: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = ctl(socket, &all);
+    assert_eq!(code, 0, "sipshard ctl {args:?} failed: {err}{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// A free TCP port on 127.0.0.1 (for an HTTP listener).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
