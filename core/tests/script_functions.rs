@@ -313,3 +313,26 @@ fn function_returning_zero_and_exit_in_sub_route_end_the_script() {
     let (logs, _) = run_body("drop; xinfo(\"x\");", &invite());
     assert!(logs.is_empty());
 }
+
+#[test]
+fn sanity_proxy_require_gets_420_listing_the_extension() {
+    let req = with_header(&invite(), "Proxy-Require", Some("foo-ext"));
+    let (_, env) = run_body(
+        "if (!sanity_check(\"512\")) { exit; }\nforward(\"10.0.0.2\");",
+        &req,
+    );
+    assert_eq!(env.sent.len(), 1, "replied, not forwarded");
+    let t = text(&env.sent[0]);
+    assert!(
+        t.starts_with("SIP/2.0 420 Bad Proxy Require Extension\r\n"),
+        "{t}"
+    );
+    assert_eq!(headers(&t, "Unsupported"), vec!["foo-ext"]);
+    // Without Proxy-Require the same check passes.
+    let (_, env) = run_body(
+        "if (!sanity_check(\"512\")) { exit; }\nforward(\"10.0.0.2\");",
+        &invite(),
+    );
+    assert_eq!(env.sent.len(), 1);
+    assert!(text(&env.sent[0]).starts_with("INVITE "));
+}

@@ -147,11 +147,12 @@ fn maxfwd_zero_gets_483_from_sl() {
     let out = &env.sent[0];
     let t = text(out);
     assert!(t.starts_with("SIP/2.0 483 Too Many Hops\r\n"), "{t}");
-    // force_rport(): reply to the source port, Via says so.
+    // force_rport(): reply to the source port, Via says so; as in
+    // Kamailio the empty `rport` is filled in place, `received` appended.
     assert_eq!(out.dst, "10.0.0.9:5099".parse().unwrap());
     assert_eq!(
         headers(&t, "Via"),
-        vec!["SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK776asdhds;received=10.0.0.9;rport=5099"]
+        vec!["SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK776asdhds;rport=5099;received=10.0.0.9"]
     );
     let to = &headers(&t, "To")[0];
     let tag = to.split(";tag=").nth(1).expect("sl adds a To-tag");

@@ -26,4 +26,4 @@ pub use reply::{
     SERVER,
 };
 pub use reply_route::{route_reply, ReplyRouteError, RoutedReply};
-pub use via::{add_received_rport, build_via, received_rport_inserts};
+pub use via::{add_received_rport, build_via, received_rport_inserts, received_rport_inserts_with};

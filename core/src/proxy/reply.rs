@@ -13,9 +13,9 @@ use md5::{Digest, Md5};
 
 use super::branch::hex_into;
 use super::destination::Destination;
-use super::via::received_rport_inserts;
-use crate::sip::lex::{eq_ic, trim};
-use crate::sip::{HeaderName, Message, NameAddr, ParseError, Via};
+use super::via::received_rport_inserts_with;
+use crate::sip::lex::{eq_ic, find_top_level, trim, trim_end};
+use crate::sip::{HeaderName, Message, NameAddr, ParseError};
 use crate::transport::Transport;
 
 /// Our Server header value.
@@ -30,10 +30,13 @@ pub struct LocalReply<'a> {
     pub extra_headers: &'a [u8],
     /// The instance's To-tag prefix (see [`to_tag_prefix`]).
     pub to_tag_prefix: &'a [u8; 32],
-    /// Server header value; [`SERVER`] by default.
-    pub server: &'a str,
+    /// Server header value ([`SERVER`] by default); None for no header.
+    pub server: Option<&'a str>,
     /// Content-Type and body, if any.
     pub body: Option<(&'a [u8], &'a [u8])>,
+    /// Treat the top Via as if it had `rport` (Kamailio `force_rport()`):
+    /// `;rport=<source port>` is added and `received` always set.
+    pub force_rport: bool,
 }
 
 impl<'a> LocalReply<'a> {
@@ -43,8 +46,9 @@ impl<'a> LocalReply<'a> {
             reason,
             extra_headers: b"",
             to_tag_prefix,
-            server: SERVER,
+            server: Some(SERVER),
             body: None,
+            force_rport: false,
         }
     }
 }
@@ -80,7 +84,7 @@ pub fn build_reply(req: &Message, src: SocketAddr, r: &LocalReply<'_>) -> Vec<u8
     let buf = req.as_bytes();
     let mut out = Vec::with_capacity(256 + buf.len() / 2);
     push_status_line(&mut out, r.code, r.reason);
-    let inserts = received_rport_inserts(req, src);
+    let inserts = received_rport_inserts_with(req, src, r.force_rport);
     let mut first_via = true;
     for h in req.headers() {
         match h.name {
@@ -123,9 +127,11 @@ pub fn build_reply(req: &Message, src: SocketAddr, r: &LocalReply<'_>) -> Vec<u8
         }
     }
     out.extend_from_slice(r.extra_headers);
-    out.extend_from_slice(b"Server: ");
-    out.extend_from_slice(r.server.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    if let Some(server) = r.server {
+        out.extend_from_slice(b"Server: ");
+        out.extend_from_slice(server.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let body = match r.body {
         Some((ctype, body)) => {
             out.extend_from_slice(b"Content-Type: ");
@@ -167,9 +173,13 @@ pub fn reply_destination(req: &Message, src: SocketAddr, proto: Transport) -> De
 }
 
 /// A best-effort `400 <reason>` (or 505 / 416 per [`ParseError::status`])
-/// for a request that failed to parse, when its Via, From, To, Call-ID and
-/// CSeq are still readable. None for responses, ACKs, or when a needed
-/// header is missing. Send it back to `src` on the connection it came on.
+/// for a request that failed to parse, whenever its Via, From, To, Call-ID
+/// and CSeq lines exist (RFC 4475 §3.1.2.x, §3.3.x expect a 400 or 505
+/// even when the Via itself is malformed, e.g. `badinv01`, `badvers`).
+/// The Via lines are copied as written; the first value gets
+/// `;received=<src ip>` unless it has a `received` parameter. None for
+/// responses, ACKs, or when a needed header is missing. Send it back to
+/// `src` on the connection it came on.
 pub fn reply_to_malformed(bytes: &[u8], err: ParseError, src: SocketAddr) -> Option<Vec<u8>> {
     let mut lines = LineIter { rest: bytes };
     let start = loop {
@@ -209,14 +219,25 @@ pub fn reply_to_malformed(bytes: &[u8], err: ParseError, src: SocketAddr) -> Opt
         slot.get_or_insert(value);
     }
     let (from, to, call_id, cseq) = (from?, to?, call_id?, cseq?);
-    let top = Via::parse(crate::sip::lex::split_commas(vias.first()?).next()?.ok()?).ok()?;
+    let first = *vias.first()?;
+    // The first value of the first line ends at a top-level comma.
+    let top_len = match find_top_level(first, b',') {
+        Ok(Some(i)) => trim_end(&first[..i]).len(),
+        _ => first.len(),
+    };
     let mut out = Vec::with_capacity(256 + bytes.len() / 2);
     push_status_line(&mut out, err.status(), err.reason().as_bytes());
     for (i, v) in vias.iter().enumerate() {
         out.extend_from_slice(b"Via: ");
-        out.extend_from_slice(v);
-        if i == 0 && top.received().is_none() {
-            out.extend_from_slice(format!(";received={}", src.ip()).as_bytes());
+        if i == 0 {
+            out.extend_from_slice(&v[..top_len]);
+            if !has_param_named(&v[..top_len], b"received") {
+                out.extend_from_slice(b";received=");
+                out.extend_from_slice(src.ip().to_string().as_bytes());
+            }
+            out.extend_from_slice(&v[top_len..]);
+        } else {
+            out.extend_from_slice(v);
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -232,6 +253,15 @@ pub fn reply_to_malformed(bytes: &[u8], err: ParseError, src: SocketAddr) -> Opt
     }
     out.extend_from_slice(format!("Server: {SERVER}\r\nContent-Length: 0\r\n\r\n").as_bytes());
     Some(out)
+}
+
+/// True when a `;name[=...]` parameter appears in a raw Via value, without
+/// requiring the value to parse.
+fn has_param_named(via: &[u8], name: &[u8]) -> bool {
+    via.split(|&b| b == b';').skip(1).any(|p| {
+        let n = p.split(|&b| b == b'=').next().unwrap_or(p);
+        eq_ic(trim(n), name)
+    })
 }
 
 /// Lines without their CR/LF; a continuation line is returned as is.
@@ -309,6 +339,32 @@ Content-Length: 0\r\n\r\n";
     }
 
     #[test]
+    fn malformed_via_or_version_still_gets_a_reply() {
+        let src: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        for (raw, status, via) in [
+            (
+                &include_bytes!("../../tests/data/rfc4475/badinv01.dat")[..],
+                400,
+                "Via: SIP/2.0/UDP 192.0.2.15;;;received=192.0.2.1,;,,\r\n",
+            ),
+            (
+                &include_bytes!("../../tests/data/rfc4475/badvers.dat")[..],
+                505,
+                "Via: SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw;received=192.0.2.1\r\n",
+            ),
+        ] {
+            let err = Message::parse(raw.to_vec()).unwrap_err();
+            assert_eq!(err.status(), status, "{err:?}");
+            let out = reply_to_malformed(raw, err, src).expect("a reply");
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.starts_with(&format!("SIP/2.0 {status} ")), "{text}");
+            assert!(text.contains(via), "{text}");
+            assert!(text.contains("\r\nCall-ID: ") && text.contains("\r\nCSeq: "));
+            assert!(text.ends_with("Content-Length: 0\r\n\r\n"));
+        }
+    }
+
+    #[test]
     fn destination_without_rport_uses_sent_by_port() {
         let raw = String::from_utf8(REQ.to_vec())
             .unwrap()
@@ -335,6 +391,10 @@ Content-Length: 0\r\n\r\n";
             reply_to_malformed(ack, ParseError::BadMaxForwards, src),
             None
         );
+        let received = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;received=192.0.2.1 , SIP/2.0/UDP g\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 999\r\n\r\n";
+        let out = reply_to_malformed(received, ParseError::BadMaxForwards, src).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\r\nVia: SIP/2.0/UDP h;received=192.0.2.1 , SIP/2.0/UDP g\r\n"));
         let resp = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n";
         assert_eq!(reply_to_malformed(resp, ParseError::BadVia, src), None);
         let no_callid = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>\r\nTo: <sip:c@d>\r\nCSeq: 1 OPTIONS\r\n\r\n";

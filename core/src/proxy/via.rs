@@ -80,6 +80,17 @@ pub fn push_ip<const N: usize>(v: &mut SmallVec<[u8; N]>, ip: std::net::IpAddr) 
 /// order they must be queued. Empty when nothing is to be added. An
 /// existing `received` is left as is.
 pub fn received_rport_inserts(msg: &Message, src: SocketAddr) -> SmallVec<[(usize, Vec<u8>); 2]> {
+    received_rport_inserts_with(msg, src, false)
+}
+
+/// [`received_rport_inserts`], optionally as if the top Via had `rport`
+/// (`force_rport`): then `;rport=<port>` follows `received` when the Via
+/// has no `rport` of its own.
+pub fn received_rport_inserts_with(
+    msg: &Message,
+    src: SocketAddr,
+    force_rport: bool,
+) -> SmallVec<[(usize, Vec<u8>); 2]> {
     let mut out = SmallVec::new();
     let Some(via) = msg.top_via() else {
         return out;
@@ -95,11 +106,20 @@ pub fn received_rport_inserts(msg: &Message, src: SocketAddr) -> SmallVec<[(usiz
         }
     }
     let differs = via.host_ip() != Some(src.ip());
-    if (differs || via.rport().is_some()) && via.received().is_none() {
+    let rport_asked = via.rport().is_some() || force_rport;
+    if (differs || rport_asked) && via.received().is_none() {
         if let Some(span) = msg.span_of(via.raw) {
             out.push((
                 span.end as usize,
                 format!(";received={}", src.ip()).into_bytes(),
+            ));
+        }
+    }
+    if force_rport && via.rport().is_none() {
+        if let Some(span) = msg.span_of(via.raw) {
+            out.push((
+                span.end as usize,
+                format!(";rport={}", src.port()).into_bytes(),
             ));
         }
     }
@@ -150,6 +170,20 @@ mod tests {
         assert!(
             apply(&m, "192.0.2.4:5060").contains("Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bK1\r\n")
         );
+    }
+
+    #[test]
+    fn forced_rport_is_added_after_received() {
+        let m = msg("SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK1");
+        let ins = received_rport_inserts_with(&m, "192.0.2.4:9988".parse().unwrap(), true);
+        let mut e = Edits::new();
+        for (at, b) in ins {
+            e.insert(at, b);
+        }
+        let out = String::from_utf8(e.apply(&m).unwrap()).unwrap();
+        assert!(out.contains(
+            "Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK1;received=192.0.2.4;rport=9988\r\n"
+        ));
     }
 
     #[test]

@@ -100,9 +100,12 @@ fn build(
     let mut report = MigrationReport::default();
     let (mut cfg, settings, loaded) =
         config::apply_globals(&file, src, &mut diags, &mut report, mode == Mode::Check);
+    let myself = config::self_addrs(&cfg);
+    let seed = format!("{myself:?}");
     let mut prog = Program {
         settings,
-        myself: config::self_addrs(&cfg),
+        myself,
+        to_tag_prefix: crate::proxy::to_tag_prefix(seed.as_bytes()),
         ..Program::default()
     };
     {

@@ -10,20 +10,19 @@
 //! - Replies go to the source address and, with rport, the source port;
 //!   over a stream they go back on the connection they came in on.
 //!
-//! The branch, our Via line and reply relaying come from the shared
-//! [`crate::proxy`] helpers; local replies are built here because they
-//! honour `force_rport()`, `append_to_reply` and the 3xx Contact.
+//! The branch, our Via line, local replies and reply relaying come from
+//! the shared [`crate::proxy`] helpers; this file adds what the script
+//! controls (`force_rport()`, `append_to_reply`, the 3xx Contact, the
+//! Server header).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use md5::{Digest, Md5};
 use smallvec::SmallVec;
 
 use super::exec_ctx::Exec;
 use crate::route_io::Outbound;
-use crate::sip::{HeaderName, Message, Method, Scheme, Uri};
+use crate::sip::{Message, Method, Scheme, Uri};
 use crate::transport::Transport;
 
 /// The top Via rewritten with `received`/`rport` when needed: the byte
@@ -215,80 +214,29 @@ impl Exec<'_, '_> {
         1
     }
 
-    /// The bytes of a local reply to the request.
+    /// The bytes of a local reply to the request: the shared
+    /// [`crate::proxy::build_reply`] with `force_rport()`, the 3xx Contact
+    /// of a rewritten R-URI, `append_to_reply` headers and the configured
+    /// Server header.
     pub fn build_reply(&self, code: u16, reason: &[u8]) -> Vec<u8> {
-        let msg = self.msg;
-        let buf = msg.as_bytes();
-        let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(format!("SIP/2.0 {code} ").as_bytes());
-        out.extend_from_slice(reason);
-        out.extend_from_slice(b"\r\n");
-        let top_fix = fixed_top_via(msg, self.inb.src, self.st.force_rport);
-        let mut first_via = true;
-        for h in msg.headers() {
-            match h.name {
-                HeaderName::Via => {
-                    let line = &buf[h.range.clone()];
-                    match (&top_fix, first_via) {
-                        (Some((r, text)), true)
-                            if r.start >= h.range.start && r.end <= h.range.end =>
-                        {
-                            out.extend_from_slice(&buf[h.range.start..r.start]);
-                            out.extend_from_slice(text);
-                            out.extend_from_slice(&buf[r.end..h.range.end]);
-                        }
-                        _ => out.extend_from_slice(line),
-                    }
-                    first_via = false;
-                }
-                HeaderName::To if code > 100 && msg.to_tag().is_none() => {
-                    out.extend_from_slice(&buf[h.range.start..h.value_range.end]);
-                    out.extend_from_slice(b";tag=");
-                    out.extend_from_slice(self.local_to_tag().as_bytes());
-                    out.extend_from_slice(&buf[h.value_range.end..h.range.end]);
-                }
-                HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq => {
-                    out.extend_from_slice(&buf[h.range.clone()]);
-                }
-                _ => {}
-            }
-        }
+        let mut extra = Vec::new();
         if (300..400).contains(&code) {
             if let Some(u) = &self.st.new_ruri {
-                out.extend_from_slice(b"Contact: <");
-                out.extend_from_slice(u);
-                out.extend_from_slice(b">\r\n");
+                extra.extend_from_slice(b"Contact: <");
+                extra.extend_from_slice(u);
+                extra.extend_from_slice(b">\r\n");
             }
         }
-        out.extend_from_slice(&self.st.reply_headers);
+        extra.extend_from_slice(&self.st.reply_headers);
         if let Some(s) = &self.prog.settings.server_header {
-            out.extend_from_slice(s.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            extra.extend_from_slice(s.as_bytes());
+            extra.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
-        out
-    }
-
-    /// A To-tag stable across retransmissions of the request, in sl's
-    /// `<32 hex>.<8 hex>` shape.
-    fn local_to_tag(&self) -> String {
-        let msg = self.msg;
-        let mut h = Md5::new();
-        h.update(b"sipshard-sl");
-        h.update(msg.call_id().unwrap_or_default());
-        h.update(msg.from_tag().unwrap_or_default());
-        if let Some(v) = msg.top_via() {
-            h.update(v.branch().unwrap_or_default());
-        }
-        let d = h.finalize();
-        let mut s = String::with_capacity(41);
-        for b in &d[..16] {
-            let _ = write!(s, "{b:02x}");
-        }
-        s.push('.');
-        let crc = d.iter().fold(0u32, |a, &b| a.rotate_left(5) ^ u32::from(b));
-        let _ = write!(s, "{crc:08x}");
-        s
+        let mut r = crate::proxy::LocalReply::new(code, reason, &self.prog.to_tag_prefix);
+        r.extra_headers = &extra;
+        r.server = None;
+        r.force_rport = self.st.force_rport;
+        crate::proxy::build_reply(self.msg, self.inb.src, &r)
     }
 
     /// Relays a reply statelessly (shared `proxy::route_reply`): the top

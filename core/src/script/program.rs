@@ -223,6 +223,9 @@ pub struct Program {
     pub avp_count: usize,
     /// `$var` names by slot, for diagnostics and tools.
     pub var_names: Vec<String>,
+    /// To-tag prefix of local replies (`proxy::to_tag_prefix` of the
+    /// local addresses).
+    pub to_tag_prefix: [u8; 32],
 }
 
 /// State one shard keeps across messages (Kamailio: per worker process).

@@ -6,7 +6,7 @@
 use crate::script::exec_ctx::Exec;
 use crate::script::program::CArg;
 use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
-use crate::sip::{HeaderName, Message, NameAddr, Scheme, Uri};
+use crate::sip::{unsupported_proxy_require, HeaderName, Message, NameAddr, Scheme, Uri};
 
 pub const FNS: &[FnSpec] = &[FnSpec {
     name: "sanity_check",
@@ -101,7 +101,9 @@ pub fn run_checks(
             return Some((400, "Bad Expires Header"));
         }
     }
-    if req && on(bits::PROXY_REQUIRE) && msg.header(HeaderName::ProxyRequire).is_some() {
+    // sanity's `proxy_require` list of supported extensions is empty by
+    // default: any option tag is unsupported (RFC 3261 §16.3 item 6).
+    if req && on(bits::PROXY_REQUIRE) && unsupported_proxy_require(msg, &[]).is_some() {
         return Some((420, "Bad Proxy Require Extension"));
     }
     if on(bits::PARSE_URIS) {
@@ -156,6 +158,14 @@ fn sanity_check(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         return 1;
     };
     if x.msg.is_request() && !noreply {
+        if code == 420 {
+            // RFC 3261 §8.2.2.3: list what is not supported.
+            if let Some(tag) = unsupported_proxy_require(x.msg, &[]) {
+                x.st.reply_headers.extend_from_slice(b"Unsupported: ");
+                x.st.reply_headers.extend_from_slice(tag);
+                x.st.reply_headers.extend_from_slice(b"\r\n");
+            }
+        }
         x.send_reply(code, reason.as_bytes());
     }
     if autodrop {
