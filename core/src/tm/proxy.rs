@@ -819,7 +819,7 @@ impl ProxyTx {
             let mut edits = Edits::new();
             if out_code != code {
                 if let Some(r) = build::status_code_range(&m) {
-                    edits.replace(r, b"500".to_vec());
+                    edits.replace(r, b"500");
                 }
             }
             if best::is_challenge(code) && !self.auth.is_empty() {
