@@ -218,7 +218,7 @@ mod tests {
         let set = StatsSet::new(2);
         let a = set.shard(0) as *const _ as usize;
         let b = set.shard(1) as *const _ as usize;
-        assert!(b - a >= 128 && b % 128 == 0);
+        assert!(b - a >= 128 && b.is_multiple_of(128));
     }
 
     #[test]
