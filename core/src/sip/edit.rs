@@ -491,7 +491,7 @@ abc";
         e.add_header_before(&xa, b"X-1: a");
         e.remove_header(&xa);
         e.add_header_before(&xa, b"X-2: b");
-        e.insert_after(xa.range.clone(), b"X-3: c\r\n".to_vec());
+        e.insert_after(xa.range.clone(), b"X-3: c\r\n");
         let out = text(e.apply(&m).unwrap());
         assert!(out.contains("CSeq: 1 INVITE\r\nX-1: a\r\nX-2: b\r\nX-3: c\r\nContent-Length"));
     }
@@ -534,8 +534,8 @@ abc";
         let mut e = Edits::new();
         e.remove_header(&xa);
         e.remove_header(&xa);
-        e.replace(xa.value_range.clone(), b"zzz".to_vec());
-        e.insert(xa.value_range.start, b"in".to_vec());
+        e.replace(xa.value_range.clone(), b"zzz");
+        e.insert(xa.value_range.start, b"in");
         e.delete(xa.range.start + 2..xa.range.end + 4); // overlaps into Content-Length
         let out = text(e.apply(&m).unwrap());
         assert!(out.contains("CSeq: 1 INVITE\r\nent-Length: 3\r\n"));
@@ -551,11 +551,11 @@ abc";
         assert!(text(e.apply(&m).unwrap()).starts_with("INVITE sip:second@x SIP/2.0"));
         let r = m.ruri_span().range();
         let mut e = Edits::new();
-        e.replace(r.start..r.start + 5, b"A".to_vec());
-        e.replace(r.start + 3..r.end, b"B".to_vec());
+        e.replace(r.start..r.start + 5, b"A");
+        e.replace(r.start + 3..r.end, b"B");
         assert!(matches!(e.apply(&m), Err(EditError::Overlap { .. })));
         let mut e = Edits::new();
-        e.insert(MSG.len() + 1, b"x".to_vec());
+        e.insert(MSG.len() + 1, b"x");
         assert!(matches!(e.apply(&m), Err(EditError::OutOfBounds { .. })));
     }
 
@@ -570,7 +570,7 @@ abc";
         assert_eq!(again.body(), b"v=0\r\nlonger\r\n");
         // Appending to the body also counts.
         let mut e = Edits::new();
-        e.insert(m.as_bytes().len(), b"de".to_vec());
+        e.insert(m.as_bytes().len(), b"de");
         assert!(text(e.apply(&m).unwrap()).contains("Content-Length: 5\r\n\r\nabcde"));
     }
 
