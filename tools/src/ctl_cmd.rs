@@ -140,6 +140,9 @@ pub fn human(v: &Value) -> String {
     out
 }
 
+/// Columns that identify a row, shown first in this order.
+const FIRST_COLUMNS: [&str; 5] = ["idx", "shard", "tid", "name", "cpu"];
+
 fn table(rows: &[Value]) -> String {
     let mut cols: Vec<String> = Vec::new();
     for r in rows {
@@ -151,6 +154,14 @@ fn table(rows: &[Value]) -> String {
             }
         }
     }
+    // Identifying columns first, the rest by name (JSON objects are unordered).
+    let rank = |c: &String| {
+        FIRST_COLUMNS
+            .iter()
+            .position(|f| f == c)
+            .unwrap_or(FIRST_COLUMNS.len())
+    };
+    cols.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -205,7 +216,7 @@ mod tests {
             human(&json!({"generation": 2, "needs_restart": ["shards: 1 -> 2"], "warnings": []}));
         assert_eq!(
             o,
-            "generation: 2\nneeds_restart:\n  - shards: 1 -> 2\nwarnings  : -\n"
+            "generation   : 2\nneeds_restart:\n  - shards: 1 -> 2\nwarnings     : -\n"
         );
         assert_eq!(
             human(&json!(["core:rcv_requests = 1"])),
