@@ -330,9 +330,15 @@ impl ProxyTx {
     }
 
     /// Heap bytes this transaction keeps (request, branch requests, best
-    /// response, last reply, challenges), for accounting.
+    /// response, last reply, challenges, with the 16-byte header of each
+    /// `Rc`), for accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.request.len()
+        const RC: usize = 16;
+        let rcs = self.branches.len()
+            + usize::from(self.last_reply.is_some())
+            + usize::from(self.best.as_ref().is_some_and(|b| b.resp.is_some()));
+        rcs * RC
+            + self.request.len()
             + self.branches.capacity() * std::mem::size_of::<Branch>()
             + self
                 .branches
@@ -554,6 +560,8 @@ impl ProxyTx {
         } else {
             Client::NonInvite(ClientNonInvite::start(&cfg.timers, reliable, &mut acts))
         };
+        // Grow one at a time: most transactions have one or two branches.
+        self.branches.reserve_exact(1);
         self.branches.push(Branch {
             request: request.into(),
             dst,
