@@ -273,6 +273,9 @@ impl Table {
             return Err(CreateError::Exists(id));
         }
         let h = key.hash_with(&self.hasher);
+        // A different key with the same 64-bit keyed hash is as unlikely as
+        // guessing the hasher's key; it is refused like a full table rather
+        // than chaining.
         if self.live >= self.cfg.max_transactions || self.index.contains_key(&h) {
             let reply = build_reply(
                 msg,
