@@ -248,3 +248,33 @@ mod tests {
         assert!(sum > 1.0 && sum < 1.001);
     }
 }
+
+/// What counting costs per message as a shard pays it (received + latency
+/// observation + sent). Run with
+/// `cargo test --release -p sipshard-shards metrics_cost -- --ignored --nocapture`.
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn metrics_cost_per_message() {
+        let set = StatsSet::new(1);
+        let st = set.shard(0);
+        let rq = b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n".to_vec();
+        let rp = b"SIP/2.0 200 OK\r\nVia: x\r\n".to_vec();
+        let n = 5_000_000u32;
+        let t = Instant::now();
+        for i in 0..n {
+            let msg = std::hint::black_box(if i % 2 == 0 { &rq } else { &rp });
+            st.received(msg);
+            let started = Instant::now();
+            st.route_latency.observe(started.elapsed());
+            st.sent(msg);
+        }
+        let ns = t.elapsed().as_nanos() as f64 / n as f64;
+        println!("metrics cost: {ns:.1} ns/message");
+        assert_eq!(st.route_latency.snapshot().2, n as u64);
+    }
+}
