@@ -20,7 +20,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -q "${need_apt[@]}"
 fi
 
-if ! python3 -c 'import scapy, cryptography' >/dev/null 2>&1; then
-  echo "installing: scapy cryptography (pip)"
-  python3 -m pip install -q scapy cryptography
+if ! python3 -c 'import scapy, cryptography, prometheus_client' >/dev/null 2>&1; then
+  echo "installing: scapy cryptography prometheus_client (pip)"
+  python3 -m pip install -q scapy cryptography prometheus_client
 fi

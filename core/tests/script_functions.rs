@@ -336,3 +336,17 @@ fn sanity_proxy_require_gets_420_listing_the_extension() {
     assert_eq!(env.sent.len(), 1);
     assert!(text(&env.sent[0]).starts_with("INVITE "));
 }
+
+#[test]
+fn sanity_rejects_headers_in_the_request_uri() {
+    // RFC 3261 §19.1.1: headers are not allowed in a Request-URI.
+    let req = invite().replace(
+        "INVITE sip:bob@example.com",
+        "INVITE sip:bob@example.com?Route=%3Csip:example.com%3E",
+    );
+    let (_, env) = run_body("if (!sanity_check(\"1024\", \"1\")) { exit; }\nforward(\"10.0.0.2\");", &req);
+    assert_eq!(env.sent.len(), 1, "replied, not forwarded");
+    assert!(text(&env.sent[0]).starts_with("SIP/2.0 400 Bad Request URI\r\n"));
+    let (_, env) = run_body("if (!sanity_check(\"1024\", \"1\")) { exit; }\nforward(\"10.0.0.2\");", &invite());
+    assert!(text(&env.sent[0]).starts_with("INVITE "));
+}

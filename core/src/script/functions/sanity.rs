@@ -107,7 +107,13 @@ pub fn run_checks(
         return Some((420, "Bad Proxy Require Extension"));
     }
     if on(bits::PARSE_URIS) {
-        if req && uri_checks & uri_bits::RURI != 0 && msg.ruri().is_err() {
+        // RFC 3261 §19.1.1: URI headers are not allowed in a Request-URI
+        // (RFC 4475 §3.1.2.10, escruri).
+        let bad_ruri = || match msg.ruri() {
+            Ok(u) => !u.headers.is_empty(),
+            Err(_) => true,
+        };
+        if req && uri_checks & uri_bits::RURI != 0 && bad_ruri() {
             return Some((400, "Bad Request URI"));
         }
         let bad_na = |na: Option<NameAddr<'_>>| na.is_none_or(|n| Uri::parse(n.uri).is_err());
