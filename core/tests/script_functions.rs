@@ -344,9 +344,15 @@ fn sanity_rejects_headers_in_the_request_uri() {
         "INVITE sip:bob@example.com",
         "INVITE sip:bob@example.com?Route=%3Csip:example.com%3E",
     );
-    let (_, env) = run_body("if (!sanity_check(\"1024\", \"1\")) { exit; }\nforward(\"10.0.0.2\");", &req);
+    let (_, env) = run_body(
+        "if (!sanity_check(\"1024\", \"1\")) { exit; }\nforward(\"10.0.0.2\");",
+        &req,
+    );
     assert_eq!(env.sent.len(), 1, "replied, not forwarded");
     assert!(text(&env.sent[0]).starts_with("SIP/2.0 400 Bad Request URI\r\n"));
-    let (_, env) = run_body("if (!sanity_check(\"1024\", \"1\")) { exit; }\nforward(\"10.0.0.2\");", &invite());
+    let (_, env) = run_body(
+        "if (!sanity_check(\"1024\", \"1\")) { exit; }\nforward(\"10.0.0.2\");",
+        &invite(),
+    );
     assert!(text(&env.sent[0]).starts_with("INVITE "));
 }

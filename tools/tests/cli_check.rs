@@ -9,8 +9,18 @@ use std::process::Command;
 use common::*;
 
 fn check(cfg: &std::path::Path, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(sipshard_bin()).arg("check").arg("-f").arg(cfg).args(extra).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(sipshard_bin())
+        .arg("check")
+        .arg("-f")
+        .arg(cfg)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -38,12 +48,23 @@ fn every_error_is_listed_with_file_line_and_column() {
 #[test]
 fn a_module_sipshard_lacks_is_named_with_its_line() {
     let dir = TestDir::new("check-module");
-    let cfg = dir.write("mod.cfg", "loadmodule \"sl.so\"\nloadmodule \"nosuchmod.so\"\nrequest_route { exit; }\n");
+    let cfg = dir.write(
+        "mod.cfg",
+        "loadmodule \"sl.so\"\nloadmodule \"nosuchmod.so\"\nrequest_route { exit; }\n",
+    );
     let (code, text) = check(&cfg, &[]);
     assert_ne!(code, 0, "{text}");
-    assert!(text.contains(&format!("{}:2:", cfg.display())) && text.contains("nosuchmod"), "{text}");
+    assert!(
+        text.contains(&format!("{}:2:", cfg.display())) && text.contains("nosuchmod"),
+        "{text}"
+    );
     // `run` refuses the same config with the same message.
-    let out = Command::new(sipshard_bin()).arg("run").arg("-f").arg(&cfg).output().unwrap();
+    let out = Command::new(sipshard_bin())
+        .arg("run")
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchmod"));
 }
@@ -68,7 +89,10 @@ fn defines_from_the_command_line_select_branches() {
 
 #[test]
 fn the_built_in_default_config_checks_clean() {
-    let cfg = format!("{}/../docs/examples/default.cfg", env!("CARGO_MANIFEST_DIR"));
+    let cfg = format!(
+        "{}/../docs/examples/default.cfg",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let (code, text) = check(std::path::Path::new(&cfg), &[]);
     assert_eq!(code, 0, "{text}");
 }
@@ -90,5 +114,8 @@ fn migration_report_for_debians_default_kamailio_cfg() {
     let t_relay: Vec<&str> = text.lines().filter(|l| l.contains("`t_relay`")).collect();
     assert_eq!(t_relay.len(), 1, "{text}");
     assert!(t_relay[0].contains("/etc/kamailio/kamailio.cfg:"), "{text}");
-    assert!(!text.contains(": error:"), "the default config has no syntax error:\n{text}");
+    assert!(
+        !text.contains(": error:"),
+        "the default config has no syntax error:\n{text}"
+    );
 }
