@@ -41,7 +41,9 @@ pub struct LocalSocket {
     pub proto: Transport,
     pub addr: SocketAddr,
     /// Host to advertise (an IP literal, IPv6 without brackets, or a name).
-    pub advertise_host: String,
+    /// Shared, so handing a socket to the router per message is a
+    /// reference-count bump, not an allocation.
+    pub advertise_host: std::sync::Arc<str>,
     pub advertise_port: u16,
 }
 

@@ -8,13 +8,18 @@ use std::net::{IpAddr, SocketAddr};
 
 use sipshard_core::route_io::{LocalSocket, Outbound, RouteEnv, Router};
 use sipshard_core::transport::Transport;
+use smallvec::SmallVec;
 
 use crate::shard::Shard;
+
+/// What one message produces: almost always one or two sends, kept inline
+/// so routing a message does not allocate for them.
+pub type Outbox = SmallVec<[Outbound; 2]>;
 
 /// A routing environment borrowed from a shard for one message.
 pub struct ShardEnv<'a, R: Router> {
     shard: &'a Shard<R>,
-    outbox: Vec<Outbound>,
+    outbox: Outbox,
     /// The raw message being routed, for the Call-ID of log lines.
     msg: &'a [u8],
 }
@@ -23,7 +28,7 @@ impl<'a, R: Router> ShardEnv<'a, R> {
     pub fn new(shard: &'a Shard<R>) -> Self {
         ShardEnv {
             shard,
-            outbox: Vec::new(),
+            outbox: Outbox::new(),
             msg: &[],
         }
     }
@@ -35,7 +40,7 @@ impl<'a, R: Router> ShardEnv<'a, R> {
     }
 
     /// What the router asked to send.
-    pub fn into_outbox(self) -> Vec<Outbound> {
+    pub fn into_outbox(self) -> Outbox {
         self.outbox
     }
 }
@@ -68,35 +73,27 @@ impl<R: Router> RouteEnv for ShardEnv<'_, R> {
     }
 
     fn local_for(&self, dst: SocketAddr, proto: Transport) -> Option<LocalSocket> {
-        let candidates: Vec<&LocalSocket> = self
-            .shard
-            .locals
-            .iter()
-            .filter(|l| l.proto == proto && l.addr.is_ipv6() == dst.is_ipv6())
-            .collect();
-        // The socket on the address the kernel routes `dst` from, as
-        // Kamailio's mhomed does; else one on the same side of loopback.
-        let routed = match candidates.len() {
-            0 => return None,
-            1 => None,
-            _ => {
-                source_ip_towards(dst).and_then(|ip| candidates.iter().find(|l| l.addr.ip() == ip))
-            }
-        };
+        let locals = &self.shard.locals;
+        let fits = |l: &&LocalSocket| l.proto == proto && l.addr.is_ipv6() == dst.is_ipv6();
+        let mut candidates = locals.iter().filter(fits);
+        let first = candidates.next()?;
+        if candidates.next().is_none() {
+            return Some(first.clone());
+        }
+        // Several sockets fit: the one on the address the kernel routes
+        // `dst` from, as Kamailio's mhomed does; else one on the same side
+        // of loopback; else the first.
+        let routed = source_ip_towards(dst)
+            .and_then(|ip| locals.iter().filter(fits).find(|l| l.addr.ip() == ip));
         let chosen = routed
             .or_else(|| {
-                candidates
+                locals
                     .iter()
+                    .filter(fits)
                     .find(|l| l.addr.ip().is_loopback() == dst.ip().is_loopback())
             })
-            .unwrap_or(&candidates[0]);
-        let mut l = (*chosen).clone();
-        if l.addr.ip().is_unspecified() && l.advertise_host == l.addr.ip().to_string() {
-            if let Some(ip) = source_ip_towards(dst) {
-                l.advertise_host = ip.to_string();
-            }
-        }
-        Some(l)
+            .unwrap_or(first);
+        Some(chosen.clone())
     }
 
     fn log(&mut self, level: i32, line: &str) {

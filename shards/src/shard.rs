@@ -17,7 +17,7 @@ use sipshard_core::sip::Message;
 use sipshard_core::transport::Transport;
 
 use crate::conn_index::ConnIndex;
-use crate::env::ShardEnv;
+use crate::env::{Outbox, ShardEnv};
 use crate::logger::Logger;
 use crate::mesh::CrossShard;
 use crate::metrics::{DropReason, ShardStats, StatsSet};
@@ -100,7 +100,7 @@ impl<R: Router + 'static> Shard<R> {
             locals.push(LocalSocket {
                 proto: l.proto,
                 addr: l.addr,
-                advertise_host: host,
+                advertise_host: host.into(),
                 advertise_port: port,
             });
         }
@@ -185,16 +185,17 @@ impl<R: Router + 'static> Shard<R> {
                         ),
                     );
                 }
-                match reply_to_malformed(bytes, err, inb.src) {
-                    Some(reply) => vec![Outbound {
+                let mut outs = Outbox::new();
+                if let Some(reply) = reply_to_malformed(bytes, err, inb.src) {
+                    outs.push(Outbound {
                         proto: inb.proto,
                         local: inb.local,
                         dst: inb.src,
                         conn: inb.conn,
                         bytes: reply,
-                    }],
-                    None => Vec::new(),
+                    });
                 }
+                outs
             }
         };
         for out in outs {
