@@ -1,19 +1,28 @@
 //! Batched UDP I/O with preallocated buffers: `recvmmsg` into a fixed set of
 //! receive slots, `sendmmsg` from a fixed send arena. Nothing here allocates
-//! after construction.
+//! after construction. Each receive slot has room for one control message,
+//! so a socket with SO_TIMESTAMPNS reports every datagram's kernel arrival
+//! time ([`RecvBatch::arrival`]).
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 use socket2::SockAddr;
 
 /// Largest datagram the harness handles.
 pub const MAX_DATAGRAM: usize = 4096;
 
+/// Control-message space per receive slot (8-byte aligned; a
+/// `cmsghdr` plus a `timespec` needs 32 bytes on 64-bit Linux).
+type Control = [u64; 8];
+
 /// Receive slots for one `recvmmsg` call.
 pub struct RecvBatch {
     bufs: Box<[[u8; MAX_DATAGRAM]]>,
+    controls: Box<[Control]>,
+    arrivals: Box<[Option<Duration>]>,
     lens: Box<[usize]>,
     addrs: Box<[libc::sockaddr_storage]>,
     addr_lens: Box<[libc::socklen_t]>,
@@ -31,6 +40,8 @@ impl RecvBatch {
         let zeroed_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
         RecvBatch {
             bufs: vec![[0u8; MAX_DATAGRAM]; slots].into_boxed_slice(),
+            controls: vec![[0u64; 8]; slots].into_boxed_slice(),
+            arrivals: vec![None; slots].into_boxed_slice(),
             lens: vec![0; slots].into_boxed_slice(),
             addrs: vec![zeroed_storage; slots].into_boxed_slice(),
             addr_lens: vec![0; slots].into_boxed_slice(),
@@ -61,8 +72,8 @@ impl RecvBatch {
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut self.iovs[i];
             h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
+            h.msg_control = self.controls[i].as_mut_ptr().cast();
+            h.msg_controllen = std::mem::size_of::<Control>() as _;
             h.msg_flags = 0;
             self.hdrs[i].msg_len = 0;
         }
@@ -86,8 +97,15 @@ impl RecvBatch {
         for i in 0..self.count {
             self.lens[i] = self.hdrs[i].msg_len as usize;
             self.addr_lens[i] = self.hdrs[i].msg_hdr.msg_namelen;
+            self.arrivals[i] = timestamp_of(&self.hdrs[i].msg_hdr);
         }
         Ok(self.count)
+    }
+
+    /// Kernel arrival time of datagram `i` of the last `recv` (CLOCK_REALTIME
+    /// since the Unix epoch), when the socket has SO_TIMESTAMPNS on.
+    pub fn arrival(&self, i: usize) -> Option<Duration> {
+        self.arrivals[..self.count][i]
     }
 
     /// Datagram `i` of the last `recv` (bytes and source address).
@@ -96,6 +114,24 @@ impl RecvBatch {
         let addr = unsafe { SockAddr::new(self.addrs[i], self.addr_lens[i]) };
         (&self.bufs[i][..self.lens[i]], addr.as_socket())
     }
+}
+
+/// The SCM_TIMESTAMPNS control message of a received datagram, if any.
+fn timestamp_of(h: &libc::msghdr) -> Option<Duration> {
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of
+    // well-formed control messages; the CMSG_* macros stay inside them, and
+    // the timespec is read unaligned from the message's data.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
 }
 
 /// Outgoing datagrams queued for one `sendmmsg`.
@@ -235,7 +271,32 @@ mod tests {
         assert_eq!(inb.recv(b.as_raw_fd()).unwrap(), 4);
         assert_eq!(inb.get(3).0, b"xy3");
         assert_eq!(inb.get(0).1, Some(a.local_addr().unwrap()));
+        assert_eq!(inb.arrival(0), None, "no timestamps unless asked for");
         assert_eq!(inb.recv(b.as_raw_fd()).unwrap(), 1);
         assert_eq!(inb.recv(b.as_raw_fd()).unwrap(), 0);
+    }
+
+    #[test]
+    fn kernel_arrival_times_are_reported_and_precede_the_read() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        crate::sockopt::enable_rx_timestamps(&b).unwrap();
+        // The kernel switches receive timestamping on for the whole stack
+        // from a work item; packets before that are stamped when read.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        a.send_to(b"one", b.local_addr().unwrap()).unwrap();
+        a.send_to(b"two", b.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let read_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let mut inb = RecvBatch::new(4);
+        assert_eq!(inb.recv(b.as_raw_fd()).unwrap(), 2);
+        for i in 0..2 {
+            let t = inb.arrival(i).expect("timestamp");
+            assert!(
+                t >= before && t + Duration::from_millis(20) < read_at,
+                "{t:?} {before:?} {read_at:?}"
+            );
+        }
     }
 }

@@ -25,6 +25,28 @@ pub fn set_buffers(socket: &impl AsRawFd, bytes: usize) {
     }
 }
 
+/// Asks the kernel to stamp every received datagram with its arrival time
+/// (SO_TIMESTAMPNS, CLOCK_REALTIME, read back by [`crate::batch::RecvBatch`]),
+/// so latency stays exact when the reader wakes up later than the datagram
+/// arrived (the generator's tick mode).
+pub fn enable_rx_timestamps(socket: &impl AsRawFd) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: passing a valid c_int and its size to setsockopt.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sum of the `drops` column of /proc/net/udp for sockets bound to one of
 /// `ports` on any address (receive-queue overflows of those sockets).
 pub fn udp_drops(ports: &[u16]) -> u64 {

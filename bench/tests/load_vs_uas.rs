@@ -1,5 +1,6 @@
 //! `load` against `sipshard-bench uas`: the two sides' counts agree, for a
-//! clean run and for a run where the UAS fails a share of calls.
+//! clean run (generator in tick mode and in event mode, glommio UAS and
+//! ticking UAS) and for a run where the UAS fails a share of calls.
 
 mod common;
 
@@ -8,6 +9,16 @@ use std::process::{Command, Stdio};
 use common::*;
 
 fn run_pair(name: &str, port_base: u16, scenario: &str, uas_extra: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    run_pair_with(name, port_base, scenario, uas_extra, &[])
+}
+
+fn run_pair_with(
+    name: &str,
+    port_base: u16,
+    scenario: &str,
+    uas_extra: &[&str],
+    load_extra: &[&str],
+) -> (serde_json::Value, serde_json::Value) {
     let dir = temp_dir(name);
     let port = free_port(port_base);
     let stats = dir.join("uas.json");
@@ -35,6 +46,7 @@ fn run_pair(name: &str, port_base: u16, scenario: &str, uas_extra: &[&str]) -> (
             "2",
         ])
         .args(["--json", &load_json.display().to_string()])
+        .args(load_extra)
         .status()
         .unwrap();
     stop(uas);
@@ -52,6 +64,30 @@ fn call_counts_agree() {
     assert_eq!(uas["requests"]["ACK"], 600);
     assert_eq!(uas["requests"]["BYE"], 600);
     assert_eq!(load["latency"]["invite_to_200"]["count"], 600);
+}
+
+fn assert_clean_calls(load: &serde_json::Value, uas: &serde_json::Value) {
+    assert_eq!(load["started"], 600, "{load}");
+    assert_eq!(load["completed"], 600, "{load}");
+    assert_eq!(load["retransmissions"], 0, "{load}");
+    assert_eq!(uas["requests"]["INVITE"], 600, "{uas}");
+    assert_eq!(uas["requests"]["BYE"], 600, "{uas}");
+}
+
+#[test]
+fn call_counts_agree_with_the_generator_in_event_mode() {
+    let (load, uas) = run_pair_with("event", 26400, "call", &[], &["--tick-us", "0", "--sockets", "16"]);
+    assert_clean_calls(&load, &uas);
+}
+
+#[test]
+fn call_counts_agree_with_a_ticking_uas() {
+    let (load, uas) = run_pair("ticking", 26600, "call", &["--tick-us", "500", "--no-100"]);
+    assert_clean_calls(&load, &uas);
+    assert_eq!(uas["sent"]["100"], 0);
+    // Responses are timed by their kernel arrival: one 500-µs tick of the
+    // UAS, not the generator's 1-ms tick, bounds INVITE→180 on a quiet box.
+    assert!(load["latency"]["invite_to_180"]["p50_us"].as_u64().unwrap() < 5_000, "{load}");
 }
 
 #[test]

@@ -103,6 +103,12 @@ pub struct CompareArgs {
     /// Systems to run, comma-separated, from sipshard,kamailio,floor.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "sipshard,kamailio,floor")]
     pub systems: Vec<String>,
+    /// The generator's tick in microseconds (0: wake on every datagram); see `load --tick-us`.
+    #[arg(long, default_value_t = crate::load::DEFAULT_TICK_US, value_name = "US")]
+    pub tick_us: u64,
+    /// The generator's source sockets (ports).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub sockets: usize,
 }
 
 /// How each side is placed on the CPUs.
@@ -131,11 +137,18 @@ impl Placement {
         }
     }
 
-    fn describe(&self) -> Value {
+    fn describe(&self, tick_us: u64, sockets: usize) -> Value {
+        let mode = if tick_us > 0 {
+            format!("tick {tick_us} µs, {sockets} generator sockets")
+        } else {
+            format!("event mode (woken per datagram), {sockets} generator sockets")
+        };
         json!({
             "online_cpus": self.cores,
             "system_under_test": self.system_cpu.map_or("unpinned (shares all CPUs)".to_string(), |c| format!("1 core (CPU {c})")),
-            "harness": self.harness_cpu.map_or("unpinned (shares all CPUs)".to_string(), |c| format!("1 core (CPU {c}): load + uas")),
+            "harness": self.harness_cpu.map_or(format!("unpinned (shares all CPUs), {mode}"), |c| format!("1 core (CPU {c}): load + uas, {mode}")),
+            "tick_us": tick_us,
+            "generator_sockets": sockets,
         })
     }
 }
@@ -242,6 +255,7 @@ fn start_uas(setup: &Setup<'_>, dir: &Path, stats: &Path) -> Result<Running, Str
         "--no-100".into(),
     ];
     args.extend(["--stats".into(), stats.to_string_lossy().into_owned()]);
+    args.extend(["--tick-us".into(), setup.args.tick_us.to_string()]);
     if let Some(c) = setup.place.harness_cpu {
         args.extend(["--cpus".into(), c.to_string()]);
     }
@@ -281,12 +295,13 @@ fn run_one(setup: &Setup<'_>, system: &str, rate: f64, dir: &Path) -> Result<Val
         duration: setup.duration,
         threads: 1,
         cpus: setup.place.harness_cpu.map(|c| vec![c]),
-        sockets: 16,
+        sockets: setup.args.sockets,
         local_ip: "127.0.0.1".parse().expect("valid address"),
         t1: Duration::from_millis(500),
         warmup: if setup.args.smoke { 0.0 } else { 1.0 },
         user: "sipp".into(),
         password: "secret".into(),
+        tick: crate::load::tick_of(setup.args.tick_us),
     };
     let before = crate::cpu::tree(sys.pid());
     let point = run_point(&plan);
@@ -386,7 +401,7 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
         "smoke": args.smoke,
         "duration_s": setup.duration,
         "offered_rates": rates,
-        "placement": setup.place.describe(),
+        "placement": setup.place.describe(args.tick_us, args.sockets),
         "kamailio_options": "-DD -E -n 1 -m 4096 -M 16 -x tlsf -b 4194304",
         "systems": systems,
     });

@@ -3,13 +3,23 @@
 //! measured from that intended time, so a stalled generator cannot hide
 //! queueing), the scenario state machines, RFC 3261 retransmissions, and
 //! batched I/O over many connected sockets (one source port each, so the
-//! proxy's SO_REUSEPORT shards all get traffic). Waits with `ppoll` on all
-//! sockets until the next start or timer; receives with `recvmmsg`, sends
-//! with `sendmmsg`.
+//! proxy's SO_REUSEPORT shards all get traffic); receives with `recvmmsg`,
+//! sends with `sendmmsg`.
+//!
+//! Two ways to wait. Event mode (`tick` = None) sleeps in epoll until input,
+//! the next start or the next timer: exact, but one wake-up per datagram or
+//! two at the rates that matter. Tick mode sleeps a fixed period, then starts
+//! every call that fell due, fires due timers, drains every ready socket and
+//! flushes all sends in one batch: a few wake-ups per millisecond however
+//! high the rate. Latency stays exact in both: responses are timed by the
+//! kernel's receive timestamp (SO_TIMESTAMPNS), requests from when they were
+//! queued, which is right before the flush; the call's whole-scenario time
+//! still runs from its intended start (the tick's delay counts, as it should
+//! in an open loop, and shows as schedule lag).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::callid::CallRef;
 use super::calls::{Phase, Slab};
@@ -50,6 +60,8 @@ pub struct ThreadPlan {
     pub user: String,
     pub password: String,
     pub cpu: Option<usize>,
+    /// Tick mode: wake every period and drain (None: wake on every event).
+    pub tick: Option<Duration>,
 }
 
 /// What a thread hands back.
@@ -81,6 +93,9 @@ struct Engine {
     slab: Slab,
     timers: Timers,
     stats: RunStats,
+    /// When this loop iteration began: what is queued now is sent right
+    /// after, so transactions started now are timed from here.
+    wall: Instant,
 }
 
 fn pin(cpu: usize) {
@@ -102,6 +117,7 @@ impl Engine {
                 .connect(plan.target)
                 .map_err(|e| format!("load: connect {}: {e}", plan.target))?;
             crate::sockopt::set_buffers(&socket, crate::sockopt::BUFFER_BYTES);
+            crate::sockopt::enable_rx_timestamps(&socket).map_err(|e| format!("load: SO_TIMESTAMPNS: {e}"))?;
             let port = socket.local_addr().map_err(|e| e.to_string())?.port();
             sockets.push(Sock {
                 socket,
@@ -117,6 +133,7 @@ impl Engine {
             slab: Slab::with_capacity(in_flight),
             timers: Timers::new(plan.t1, in_flight),
             stats: RunStats::default(),
+            wall: plan.start,
             plan,
         })
     }
@@ -322,7 +339,7 @@ impl Engine {
                     let entry = self.slab.get_mut(slot).expect("live");
                     entry.phase = Phase::RegisterAuth;
                     entry.cseq = 2;
-                    self.begin_transaction(slot, now, true);
+                    self.begin_transaction(slot, self.wall, true);
                 } else if is_final {
                     self.record(call.measured, Step::Register, call.tx_start, now);
                     self.record(call.measured, Step::Whole, call.started, now);
@@ -344,7 +361,7 @@ impl Engine {
                     let entry = self.slab.get_mut(slot).expect("live");
                     entry.cancel_ok = true;
                     entry.phase = Phase::AwaitTerminated;
-                    self.begin_transaction(slot, now, false);
+                    self.begin_transaction(slot, self.wall, false);
                 }
             }
             (Phase::AwaitTerminated | Phase::Bye, b"CANCEL") => self.stats.duplicate_responses += 1,
@@ -381,7 +398,7 @@ impl Engine {
                 if self.plan.scenario == Scenario::CallCancel && call.phase == Phase::Invite {
                     let entry = self.slab.get_mut(slot).expect("live");
                     entry.phase = Phase::Cancelling;
-                    self.begin_transaction(slot, now, true);
+                    self.begin_transaction(slot, self.wall, true);
                 }
             } else if call.phase != Phase::Invite || code == 100 && call.got_ringing {
                 self.stats.duplicate_responses += 1;
@@ -399,7 +416,7 @@ impl Engine {
             let entry = self.slab.get_mut(slot).expect("live");
             entry.phase = Phase::Bye;
             entry.cseq = 2;
-            self.begin_transaction(slot, now, true);
+            self.begin_transaction(slot, self.wall, true);
             return;
         }
         self.send(slot, Req::AckNon2xx);
@@ -467,8 +484,10 @@ impl Engine {
         let mut next_index = 0u64;
         let drain_limit = self.plan.t1 * 64 + Duration::from_secs(1);
         let mut all_started_at: Option<Instant> = None;
+        let mut next_tick = self.plan.start;
         loop {
             let now = Instant::now();
+            self.wall = now;
             while next_index < self.plan.calls {
                 let intended = self.plan.start + interval.mul_f64(next_index as f64);
                 if intended > now {
@@ -488,22 +507,39 @@ impl Engine {
                     break;
                 }
             }
-            let next_start = (next_index < self.plan.calls).then(|| self.plan.start + interval.mul_f64(next_index as f64));
-            let deadline = match (next_start, self.timers.next_due()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            let ready = match self.plan.tick {
+                Some(tick) => {
+                    // Sleep to the next tick whatever arrives meanwhile; a
+                    // late wake-up skips the ticks it missed.
+                    next_tick += tick;
+                    let before_sleep = Instant::now();
+                    if next_tick > before_sleep {
+                        std::thread::sleep(next_tick - before_sleep);
+                    } else {
+                        next_tick = before_sleep;
+                    }
+                    poller.wait(Duration::ZERO)
+                }
+                None => {
+                    let next_start = (next_index < self.plan.calls).then(|| self.plan.start + interval.mul_f64(next_index as f64));
+                    let deadline = match (next_start, self.timers.next_due()) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    poller.wait(deadline.map_or(Duration::from_millis(100), |d| d.saturating_duration_since(now)))
+                }
             };
-            let timeout = deadline.map_or(Duration::from_millis(100), |d| d.saturating_duration_since(now));
-            let ready = poller.wait(timeout);
-            let now = Instant::now();
+            self.wall = Instant::now();
+            let clock = Clock::now(self.wall);
             for r in 0..ready {
                 let i = poller.token(r) as usize;
                 let fd = self.sockets[i].socket.as_raw_fd();
                 loop {
                     let got = recv.recv(fd).unwrap_or(0);
                     for k in 0..got {
+                        let arrived = recv.arrival(k).map_or(self.wall, |t| clock.instant_of(t));
                         let (bytes, _) = recv.get(k);
-                        self.on_datagram(bytes, i, now);
+                        self.on_datagram(bytes, i, arrived);
                     }
                     if got < BATCH {
                         break;
@@ -518,6 +554,28 @@ impl Engine {
             stats: self.stats,
             socket_drops,
         })
+    }
+}
+
+/// Maps kernel receive timestamps (CLOCK_REALTIME) onto `Instant`s: both
+/// clocks read once per batch; a datagram that arrived `d` before the
+/// realtime reading arrived `d` before the monotonic one.
+struct Clock {
+    instant: Instant,
+    real: Duration,
+}
+
+impl Clock {
+    fn now(instant: Instant) -> Clock {
+        let real = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        Clock { instant, real }
+    }
+
+    fn instant_of(&self, arrival: Duration) -> Instant {
+        self.real
+            .checked_sub(arrival)
+            .and_then(|ago| self.instant.checked_sub(ago))
+            .unwrap_or(self.instant)
     }
 }
 

@@ -1,4 +1,5 @@
-//! `sipshard-bench uas`: a stateless SIP responder on glommio shards.
+//! `sipshard-bench uas`: a stateless SIP responder on glommio shards, or with
+//! `--tick-us` on plain threads that wake on a fixed tick (`ticker`).
 //! OPTIONS, REGISTER, MESSAGE → 200; INVITE → (100) 180 200 with To tag, SDP
 //! and Record-Route echoed; ACK absorbed; BYE → 200; CANCEL → 200 + 487 while
 //! a deferred 200 is pending. It counts what it saw and writes the counts as
@@ -7,6 +8,7 @@
 mod answer;
 mod shard;
 mod stats;
+mod ticker;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -48,6 +50,11 @@ pub struct UasArgs {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+    /// Tick mode: plain threads that wake every N microseconds and answer
+    /// everything queued in one batch (each answer waits up to a tick).
+    /// 0: glommio, woken by every datagram.
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub tick_us: u64,
     /// Write the counts as JSON to this file when stopping.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<std::path::PathBuf>,
@@ -80,16 +87,15 @@ pub fn run(args: &UasArgs) -> Result<UasStats, String> {
         });
     }
     let listen = args.listen;
-    let contact = listen.to_string().into_bytes();
-    let per_shard = crate::shards::run("uas", args.shards, &args.cpus, move |_| {
-        let behaviour = behaviour.clone();
-        let contact = contact.clone();
-        async move {
-            let socket = glommio::net::UdpSocket::bind(listen).map_err(|e| format!("uas: cannot bind {listen}: {e}"))?;
-            crate::sockopt::set_buffers(&socket, crate::sockopt::BUFFER_BYTES);
-            Ok::<_, String>(shard::run(socket, behaviour, contact).await)
-        }
-    })?;
+    let per_shard = if args.tick_us > 0 {
+        let cpus = crate::shards::pick_cpus(args.shards, &args.cpus);
+        ticker::run(listen, args.shards, &cpus, &behaviour, Duration::from_micros(args.tick_us))?
+            .into_iter()
+            .map(Ok)
+            .collect()
+    } else {
+        glommio_shards(listen, args, behaviour)?
+    };
     let mut total = UasStats::default();
     for s in per_shard {
         total.add(&s?);
@@ -100,4 +106,18 @@ pub fn run(args: &UasArgs) -> Result<UasStats, String> {
     }
     println!("{json}");
     Ok(total)
+}
+
+/// The glommio shards (event mode); each result is one shard's counts.
+fn glommio_shards(listen: SocketAddr, args: &UasArgs, behaviour: UasBehaviour) -> Result<Vec<Result<UasStats, String>>, String> {
+    let contact = listen.to_string().into_bytes();
+    crate::shards::run("uas", args.shards, &args.cpus, move |_| {
+        let behaviour = behaviour.clone();
+        let contact = contact.clone();
+        async move {
+            let socket = glommio::net::UdpSocket::bind(listen).map_err(|e| format!("uas: cannot bind {listen}: {e}"))?;
+            crate::sockopt::set_buffers(&socket, crate::sockopt::BUFFER_BYTES);
+            Ok::<_, String>(shard::run(socket, behaviour, contact).await)
+        }
+    })
 }

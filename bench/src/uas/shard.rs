@@ -1,4 +1,5 @@
-//! One UAS shard: a glommio executor with its own SO_REUSEPORT socket. It
+//! One UAS shard (the answering logic, shared with the ticking UAS in
+//! `ticker`) and its glommio driver: a glommio executor with its own SO_REUSEPORT socket. It
 //! awaits the first datagram through glommio (io_uring), then drains whatever
 //! else is queued with `recvmmsg` and sends all answers with one `sendmmsg`,
 //! so a busy shard pays one wake-up per batch, not per datagram.
@@ -25,7 +26,7 @@ use crate::sip::write::Out;
 use crate::sip::SDP;
 
 /// Datagrams drained per `recvmmsg`.
-const DRAIN: usize = 32;
+pub(super) const DRAIN: usize = 32;
 
 /// An INVITE whose 200 is deferred.
 struct Pending {
@@ -57,7 +58,7 @@ enum Sent {
 }
 
 impl Shard {
-    fn new(behaviour: UasBehaviour, contact: Vec<u8>, fd: RawFd) -> Self {
+    pub(super) fn new(behaviour: UasBehaviour, contact: Vec<u8>, fd: RawFd) -> Self {
         Shard {
             behaviour,
             contact,
