@@ -98,6 +98,22 @@ pub trait RouteEnv {
 
     /// The shard running the program (0-based).
     fn shard(&self) -> usize;
+
+    /// The shard's transaction table, when the `tm` module is loaded:
+    /// what `t_relay()`, `t_reply()`, ... act on. What the table puts in
+    /// [`TmAccess::out`] the runtime carries out after the route returns.
+    fn tm(&mut self) -> Option<TmAccess<'_>> {
+        None
+    }
+}
+
+/// The transaction table of the shard running a route, lent to it.
+pub struct TmAccess<'a> {
+    pub table: &'a mut crate::tm::table::Table,
+    /// The shard's clock (ms), as the table expects it.
+    pub now: crate::tm::timers::Millis,
+    /// Sends and `failure_route` events for the runtime.
+    pub out: &'a mut Vec<crate::tm::proxy::Output>,
 }
 
 /// A routing program as the runtime drives it: one shared, immutable
@@ -125,6 +141,24 @@ pub trait Router: Send + Sync {
         env: &mut dyn RouteEnv,
         state: &mut Self::ShardState,
     );
+
+    /// The transaction table each shard needs (`tm` loaded), or None for a
+    /// stateless program. The runtime fills in `seed`.
+    fn tm_config(&self) -> Option<crate::tm::table::TableConfig> {
+        None
+    }
+
+    /// Every branch of transaction `tx` failed with best `code` and a
+    /// `failure_route` was armed ([`crate::tm::proxy::Output::Failure`]):
+    /// run it. The runtime calls `failure_done` afterwards.
+    fn on_failure(
+        &self,
+        _tx: crate::tm::proxy::TxId,
+        _code: u16,
+        _env: &mut dyn RouteEnv,
+        _state: &mut Self::ShardState,
+    ) {
+    }
 }
 
 impl Router for crate::script::Program {
@@ -152,5 +186,19 @@ impl Router for crate::script::Program {
         state: &mut Self::ShardState,
     ) {
         crate::script::Program::on_reply(self, msg, inb, env, state)
+    }
+
+    fn tm_config(&self) -> Option<crate::tm::table::TableConfig> {
+        crate::script::Program::tm_config(self)
+    }
+
+    fn on_failure(
+        &self,
+        tx: crate::tm::proxy::TxId,
+        code: u16,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    ) {
+        crate::script::Program::on_failure(self, tx, code, env, state)
     }
 }

@@ -2,11 +2,13 @@
 //! shard's cache, the local socket to send from, logging, and an outbox
 //! the shard drains after the router returns.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use sipshard_core::route_io::{LocalSocket, Outbound, RouteEnv, Router};
+use sipshard_core::route_io::{LocalSocket, Outbound, RouteEnv, Router, TmAccess};
+use sipshard_core::tm::proxy::Output;
+use sipshard_core::tm::table::Table;
 use sipshard_core::transport::Transport;
 use smallvec::SmallVec;
 
@@ -22,6 +24,10 @@ pub struct ShardEnv<'a, R: Router> {
     outbox: Outbox,
     /// The raw message being routed, for the Call-ID of log lines.
     msg: &'a [u8],
+    /// The shard's transaction table, borrowed for the route (`tm`).
+    tm: Option<RefMut<'a, Table>>,
+    tm_out: Vec<Output>,
+    now: u64,
 }
 
 impl<'a, R: Router> ShardEnv<'a, R> {
@@ -30,6 +36,9 @@ impl<'a, R: Router> ShardEnv<'a, R> {
             shard,
             outbox: Outbox::new(),
             msg: &[],
+            tm: shard.tm.as_ref().map(|t| t.borrow_mut()),
+            tm_out: Vec::new(),
+            now: shard.epoch.elapsed().as_millis() as u64,
         }
     }
 
@@ -42,6 +51,12 @@ impl<'a, R: Router> ShardEnv<'a, R> {
     /// What the router asked to send.
     pub fn into_outbox(self) -> Outbox {
         self.outbox
+    }
+
+    /// What the router asked to send, and what the transaction table put
+    /// out meanwhile (sends, `failure_route` events). Releases the table.
+    pub fn into_parts(self) -> (Outbox, Vec<Output>) {
+        (self.outbox, self.tm_out)
     }
 }
 
@@ -113,5 +128,14 @@ impl<R: Router> RouteEnv for ShardEnv<'_, R> {
 
     fn shard(&self) -> usize {
         self.shard.id
+    }
+
+    fn tm(&mut self) -> Option<TmAccess<'_>> {
+        let table = self.tm.as_deref_mut()?;
+        Some(TmAccess {
+            table,
+            now: self.now,
+            out: &mut self.tm_out,
+        })
     }
 }

@@ -12,8 +12,11 @@ use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::channels::local_channel::LocalSender;
 use glommio::net::UdpSocket;
 use sipshard_core::proxy::reply_to_malformed;
+use sipshard_core::route_io::RouteEnv;
 use sipshard_core::route_io::{level, ConnId, Inbound, LocalSocket, Outbound, Router};
 use sipshard_core::sip::Message;
+use sipshard_core::tm::proxy::Output;
+use sipshard_core::tm::table::{RequestMatch, ResponseMatch, Table};
 use sipshard_core::transport::Transport;
 
 use crate::conn_index::ConnIndex;
@@ -52,6 +55,14 @@ pub struct Shard<R: Router> {
     pub mesh_drops: Cell<u64>,
     /// Every shard's counters; this one writes only its own ([`Shard::stats`]).
     pub stats_set: StatsSet,
+    /// The transaction table (`tm` loaded), this shard's alone.
+    pub tm: Option<RefCell<Table>>,
+    /// Zero of the shard's millisecond clock.
+    pub epoch: std::time::Instant,
+    /// Wakes the timer task when an earlier deadline appears.
+    tm_wake: Option<LocalSender<()>>,
+    /// The deadline the timer task sleeps until.
+    tm_armed: Cell<Option<u64>>,
 }
 
 impl<R: Router + 'static> Shard<R> {
@@ -104,7 +115,19 @@ impl<R: Router + 'static> Shard<R> {
                 advertise_port: port,
             });
         }
+        let tm_cfg = shard_tm_config(&*router, id);
+        let (tm_wake, tm_wakeups) = match tm_cfg.is_some() {
+            true => {
+                let (tx, rx) = glommio::channels::local_channel::new_bounded(1);
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
         let shard = Rc::new(Shard {
+            tm: tm_cfg.map(|c| RefCell::new(Table::new(id as u16, c))),
+            epoch: std::time::Instant::now(),
+            tm_wake,
+            tm_armed: Cell::new(None),
             id,
             state: RefCell::new(router.new_shard_state(id)),
             cfg: Arc::clone(&cfg),
@@ -128,10 +151,16 @@ impl<R: Router + 'static> Shard<R> {
             let shard = Rc::clone(&shard);
             tasks.push(glommio::spawn_local(async move {
                 let mut stream = stream;
-                while let Some(CrossShard::Send(out)) = stream.next().await {
-                    shard.send_stream(out).await;
+                while let Some(m) = stream.next().await {
+                    match m {
+                        CrossShard::Send(out) => shard.send_stream(out).await,
+                        CrossShard::Response { bytes, inb } => shard.handle(&bytes, inb).await,
+                    }
                 }
             }));
+        }
+        if let Some(rx) = tm_wakeups {
+            tasks.push(glommio::spawn_local(tm_timers(Rc::clone(&shard), rx)));
         }
         for (addr, sock) in udp_socks {
             tasks.push(glommio::spawn_local(udp::serve(
@@ -158,8 +187,39 @@ impl<R: Router + 'static> Shard<R> {
     /// reply can be routed.
     pub async fn handle(self: &Rc<Self>, bytes: &[u8], inb: Inbound) {
         self.stats().received(bytes);
+        let mut tm_out = Vec::new();
         let outs = match Message::parse(bytes.to_vec()) {
             Ok(msg) => {
+                if let Some(tm) = &self.tm {
+                    let now = self.now_ms();
+                    // None: not ours, route it; Some(None): absorbed;
+                    // Some(Some(s)): shard s owns the transaction.
+                    let taken = {
+                        let mut table = tm.borrow_mut();
+                        if msg.is_request() {
+                            (table.on_request(now, &msg, inb.src, inb.proto, &mut tm_out)
+                                != RequestMatch::NoMatch)
+                                .then_some(None)
+                        } else {
+                            match table.on_response(now, &msg, &mut tm_out) {
+                                ResponseMatch::Handled(_) => Some(None),
+                                ResponseMatch::OtherShard(s) => Some(Some(s as usize)),
+                                ResponseMatch::NoMatch => None,
+                            }
+                        }
+                    };
+                    match taken {
+                        None => {}
+                        Some(Some(s)) => {
+                            self.hand_over_response(s, bytes, inb);
+                            return;
+                        }
+                        Some(None) => {
+                            self.tm_outputs(tm_out).await;
+                            return;
+                        }
+                    }
+                }
                 let started = std::time::Instant::now();
                 let mut env = ShardEnv::new(self).with_message(bytes);
                 let mut state = self.state.borrow_mut();
@@ -169,7 +229,9 @@ impl<R: Router + 'static> Shard<R> {
                     self.router.on_reply(msg, &inb, &mut env, &mut state);
                 }
                 self.stats().route_latency.observe(started.elapsed());
-                env.into_outbox()
+                let (outbox, more) = env.into_parts();
+                tm_out = more;
+                outbox
             }
             Err(err) => {
                 self.stats().parse_errors.inc();
@@ -200,6 +262,101 @@ impl<R: Router + 'static> Shard<R> {
         };
         for out in outs {
             self.send(out).await;
+        }
+        if self.tm.is_some() {
+            self.tm_outputs(tm_out).await;
+        }
+    }
+
+    /// Milliseconds on this shard's monotonic clock.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// A response whose branch names shard `to`: over the mesh, as received.
+    fn hand_over_response(&self, to: usize, bytes: &[u8], inb: Inbound) {
+        let m = CrossShard::Response {
+            bytes: bytes.to_vec(),
+            inb,
+        };
+        if self.mesh.try_send_to(to, m).is_err() {
+            self.mesh_drops.set(self.mesh_drops.get() + 1);
+            self.stats().dropped(DropReason::MeshFull);
+        } else {
+            self.stats().handoffs.inc();
+        }
+    }
+
+    /// Carries out what the transaction table put out: sends, and
+    /// `failure_route` runs (whose own outputs join the queue). Then makes
+    /// sure the timer task wakes for the earliest deadline.
+    pub async fn tm_outputs(self: &Rc<Self>, outs: Vec<Output>) {
+        let mut queue: std::collections::VecDeque<Output> = outs.into();
+        while let Some(o) = queue.pop_front() {
+            match o {
+                Output::Send { dst, bytes } => {
+                    let out = {
+                        let mut env = ShardEnv::new(self);
+                        env.resolve(&dst.host, Some(dst.port), dst.transport)
+                            .and_then(|a| {
+                                env.local_for(a, dst.transport).map(|l| Outbound {
+                                    proto: dst.transport,
+                                    local: l.addr,
+                                    dst: a,
+                                    conn: None,
+                                    bytes: bytes.to_vec(),
+                                })
+                            })
+                    };
+                    match out {
+                        Some(out) => self.send(out).await,
+                        None => {
+                            self.stats().dropped(DropReason::NoRoute);
+                            if self.logger.enabled(level::WARN) {
+                                self.logger.log(
+                                    level::WARN,
+                                    Some(self.id),
+                                    &format!(
+                                        "tm: cannot send to {}:{}:{}",
+                                        dst.transport, dst.host, dst.port
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                Output::Failure { tx, code } => {
+                    let (outbox, more) = {
+                        let mut env = ShardEnv::new(self);
+                        let mut state = self.state.borrow_mut();
+                        self.router.on_failure(tx, code, &mut env, &mut state);
+                        if let Some(tm) = env.tm() {
+                            let _ = tm.table.failure_done(tm.now, tx, tm.out);
+                        }
+                        env.into_parts()
+                    };
+                    for out in outbox {
+                        self.send(out).await;
+                    }
+                    queue.extend(more);
+                }
+            }
+        }
+        self.kick_tm_timer();
+    }
+
+    /// Wakes the timer task when the table's next deadline is earlier than
+    /// the one it sleeps until.
+    fn kick_tm_timer(&self) {
+        let (Some(tm), Some(wake)) = (&self.tm, &self.tm_wake) else {
+            return;
+        };
+        let Some(next) = tm.borrow().next_deadline() else {
+            return;
+        };
+        if self.tm_armed.get().is_none_or(|armed| next < armed) {
+            self.tm_armed.set(Some(next));
+            let _ = wake.try_send(());
         }
     }
 
@@ -346,5 +503,56 @@ impl<R: Router + 'static> Shard<R> {
     /// Open connections owned by this shard.
     pub fn conn_count(&self) -> usize {
         self.conns.borrow().len()
+    }
+}
+
+/// The router's table settings with a random branch seed for this shard.
+fn shard_tm_config<R: Router>(
+    router: &R,
+    id: usize,
+) -> Option<sipshard_core::tm::table::TableConfig> {
+    use std::hash::BuildHasher;
+    let mut cfg = router.tm_config()?;
+    let h = std::collections::hash_map::RandomState::new();
+    let a = h.hash_one(id).to_le_bytes();
+    let b = h.hash_one(!id).to_le_bytes();
+    cfg.seed[..8].copy_from_slice(&a);
+    cfg.seed[8..].copy_from_slice(&b);
+    Some(cfg)
+}
+
+/// The shard's transaction timers: sleeps until the table's next deadline
+/// (or until woken for an earlier one), runs the due timers, and carries
+/// out their outputs.
+async fn tm_timers<R: Router + 'static>(
+    shard: Rc<Shard<R>>,
+    wakeups: glommio::channels::local_channel::LocalReceiver<()>,
+) {
+    let Some(tm) = &shard.tm else { return };
+    loop {
+        let next = tm.borrow().next_deadline();
+        shard.tm_armed.set(next);
+        match next {
+            None => {
+                if wakeups.recv().await.is_none() {
+                    return;
+                }
+            }
+            Some(at) => {
+                let now = shard.now_ms();
+                if at > now {
+                    let sleep = glommio::timer::sleep(std::time::Duration::from_millis(at - now));
+                    let woken = async {
+                        wakeups.recv().await;
+                    };
+                    futures_lite::future::or(sleep, woken).await;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        tm.borrow_mut().on_timer(shard.now_ms(), &mut out);
+        if !out.is_empty() {
+            shard.tm_outputs(out).await;
+        }
     }
 }

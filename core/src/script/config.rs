@@ -185,6 +185,9 @@ pub fn apply_globals(
                 if registry::MODULES.contains(&name) {
                     loaded.insert(name.to_string());
                     cfg.modules.push(name.to_string());
+                    if name == "tm" && settings.tm.is_none() {
+                        settings.tm = Some(Default::default());
+                    }
                 } else if KNOWN_KAMAILIO_MODULES.contains(&name) {
                     if check_mode {
                         report.add(MigrationKind::Module, name, None, src.pos(*at));
@@ -342,6 +345,23 @@ fn modparam(
         ("sanity", "uri_checks") => settings.sanity_uri_checks = int(diags).unwrap_or(7) as u32,
         ("sl", "default_code") => settings.sl_default_code = int(diags).unwrap_or(500) as u16,
         ("sl", "default_reason") => settings.sl_default_reason = v.text(),
+        ("tm", "max_transactions") => {
+            if let Some(i) = int(diags) {
+                if i <= 0 {
+                    diags.error(pos, "tm max_transactions must be above 0");
+                } else if let Some(tm) = settings.tm.as_mut() {
+                    tm.max_transactions = Some(i as usize);
+                }
+            }
+        }
+        ("tm", p) if crate::tm::timers::PARAMS.contains(&p) => {
+            if let Some(i) = int(diags) {
+                let tm = settings.tm.get_or_insert_with(Default::default);
+                if let Err(e) = tm.timers.set_modparam(p, i.max(0) as u64) {
+                    diags.error(pos, format!("modparam tm {p}: {e}"));
+                }
+            }
+        }
         _ => diags.warning(
             pos,
             format!("modparam `{param}` of module `{module}` has no effect in sipshard"),

@@ -36,6 +36,11 @@ pub struct MsgState {
     pub dropped: bool,
     /// The request was relayed or replied to.
     pub handled: bool,
+    /// The transaction of this request (`t_newtran`, `t_relay`, or the one
+    /// whose `failure_route` runs).
+    pub tx: Option<crate::tm::proxy::TxId>,
+    /// `t_on_failure("NAME")`: the failure route to arm.
+    pub on_failure: Option<super::program::RouteId>,
 }
 
 /// A route run: the program, the message, and what the run changed.

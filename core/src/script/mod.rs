@@ -144,6 +144,57 @@ impl Program {
         let Some(id) = self.request_route else { return };
         let mut x = exec_ctx::Exec::new(self, &msg, inb, env, &mut shard.vars);
         x.run_route(id);
+        let (tx, on_failure) = (x.st.tx, x.st.on_failure);
+        arm_failure(env, &mut shard.failure_routes, tx, on_failure);
+    }
+
+    /// The transaction table a shard needs: Some when `tm` is loaded.
+    pub fn tm_config(&self) -> Option<crate::tm::table::TableConfig> {
+        let tm = self.settings.tm.as_ref()?;
+        let mut cfg = crate::tm::table::TableConfig::default();
+        cfg.proxy.timers = tm.timers;
+        cfg.proxy.to_tag_prefix = self.to_tag_prefix;
+        if let Some(n) = tm.max_transactions {
+            cfg.max_transactions = n;
+        }
+        Some(cfg)
+    }
+
+    /// Runs the `failure_route` armed for `tx` on its stored request;
+    /// `t_relay()` there adds a branch, `t_reply()` answers. Nothing runs
+    /// when none is armed (a reload forgets the arming).
+    pub fn on_failure(
+        &self,
+        tx: crate::tm::proxy::TxId,
+        _code: u16,
+        env: &mut dyn RouteEnv,
+        shard: &mut ShardState,
+    ) {
+        let Some(route) = shard.failure_routes.remove(&tx) else {
+            return;
+        };
+        let stored = {
+            let Some(tm) = env.tm() else { return };
+            let Some(t) = tm.table.get(tx) else { return };
+            let (src, proto) = t.source();
+            (t.request().to_vec(), src, proto)
+        };
+        let (bytes, src, proto) = stored;
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let local = env.local_for(src, proto).map_or(src, |l| l.addr);
+        let inb = Inbound {
+            proto,
+            src,
+            local,
+            conn: None,
+        };
+        let mut x = exec_ctx::Exec::new(self, &msg, &inb, env, &mut shard.vars);
+        x.st.tx = Some(tx);
+        x.run_route(route);
+        let on_failure = x.st.on_failure;
+        arm_failure(env, &mut shard.failure_routes, Some(tx), on_failure);
     }
 
     /// Runs `reply_route` (= the unnamed `onreply_route`) on a reply, then
@@ -164,4 +215,26 @@ impl Program {
         }
         x.relay_reply();
     }
+}
+
+/// `t_on_failure` took effect when the route had a transaction: arm it in
+/// the table and remember which route runs. Entries of finished
+/// transactions are swept when they pile up.
+fn arm_failure(
+    env: &mut dyn RouteEnv,
+    routes: &mut std::collections::HashMap<crate::tm::proxy::TxId, program::RouteId>,
+    tx: Option<crate::tm::proxy::TxId>,
+    route: Option<program::RouteId>,
+) {
+    let (Some(tx), Some(route)) = (tx, route) else {
+        return;
+    };
+    let Some(tm) = env.tm() else { return };
+    if tm.table.set_on_failure(tx, true).is_err() {
+        return;
+    }
+    if routes.len() >= 1024 && routes.len() > 2 * tm.table.len() {
+        routes.retain(|id, _| tm.table.get(*id).is_some());
+    }
+    routes.insert(tx, route);
 }

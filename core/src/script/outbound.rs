@@ -114,6 +114,33 @@ impl Exec<'_, '_> {
         if self.msg.is_response() {
             return -1;
         }
+        let Some((dst, local, proto)) = self.relay_target(target, force_proto, "forward") else {
+            return -1;
+        };
+        let branch = crate::proxy::stateless_branch(self.msg);
+        let Some(bytes) = self.forward_bytes(proto, &local, branch.as_str(), "forward") else {
+            return -1;
+        };
+        self.env.send(Outbound {
+            proto,
+            local: local.addr,
+            dst,
+            conn: None,
+            bytes,
+        });
+        self.st.handled = true;
+        1
+    }
+
+    /// Where `forward()` / `t_relay()` send: `target` (host, port), else
+    /// `$du`, else the R-URI; resolved, with the local socket to send from.
+    /// None (logged) when it cannot be resolved or no socket fits.
+    pub fn relay_target(
+        &mut self,
+        target: Option<(Cow<'_, str>, Option<u16>)>,
+        force_proto: Option<Transport>,
+        what: &str,
+    ) -> Option<(SocketAddr, crate::route_io::LocalSocket, Transport)> {
         let (host, port, mut proto) = match target {
             Some((h, p)) => (h, p, Transport::Udp),
             None => {
@@ -125,10 +152,10 @@ impl Exec<'_, '_> {
                     Some((h, p, t)) => (Cow::Owned(h), p, t),
                     None => {
                         self.log_err(&format!(
-                            "forward: bad destination URI `{}`",
+                            "{what}: bad destination URI `{}`",
                             String::from_utf8_lossy(&dest)
                         ));
-                        return -1;
+                        return None;
                     }
                 }
             }
@@ -137,25 +164,36 @@ impl Exec<'_, '_> {
             proto = p;
         }
         let Some(dst) = self.env.resolve(&host, port, proto) else {
-            self.log_err(&format!("forward: cannot resolve `{host}`"));
-            return -1;
+            self.log_err(&format!("{what}: cannot resolve `{host}`"));
+            return None;
         };
         let Some(local) = self.env.local_for(dst, proto) else {
-            self.log_err(&format!("forward: no {proto} socket to send to {dst}"));
-            return -1;
+            self.log_err(&format!("{what}: no {proto} socket to send to {dst}"));
+            return None;
         };
+        Some((dst, local, proto))
+    }
+
+    /// The request as it leaves: the script's edits, `received`/`rport` on
+    /// the top Via, our Via with `branch` on top, the new R-URI.
+    pub fn forward_bytes(
+        &mut self,
+        proto: Transport,
+        local: &crate::route_io::LocalSocket,
+        branch: &str,
+        what: &str,
+    ) -> Option<Vec<u8>> {
         // Queue this hop's edits after the script's, apply, and forget them
         // again (the script may forward more than once).
         let mark = self.st.edits.len();
         if let Some((range, text)) = fixed_top_via(self.msg, self.inb.src, self.st.force_rport) {
             self.st.edits.replace(range, text);
         }
-        let branch = crate::proxy::stateless_branch(self.msg);
         let via = crate::proxy::via::via_line(
             proto,
             &local.advertise_host,
             local.advertise_port,
-            branch.as_str(),
+            branch,
             self.st.add_local_rport,
         );
         // Our Via goes first, above headers the script inserted at the top
@@ -167,22 +205,13 @@ impl Exec<'_, '_> {
         }
         let applied = self.st.edits.apply(self.msg);
         self.st.edits.truncate(mark);
-        let bytes = match applied {
-            Ok(b) => b,
+        match applied {
+            Ok(b) => Some(b),
             Err(e) => {
-                self.log_err(&format!("forward: conflicting message edits: {e:?}"));
-                return -1;
+                self.log_err(&format!("{what}: conflicting message edits: {e:?}"));
+                None
             }
-        };
-        self.env.send(Outbound {
-            proto,
-            local: local.addr,
-            dst,
-            conn: None,
-            bytes,
-        });
-        self.st.handled = true;
-        1
+        }
     }
 
     /// Kamailio `sl_send_reply(code, reason)`: a reply built from the

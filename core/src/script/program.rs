@@ -190,6 +190,17 @@ pub struct ModSettings {
     pub server_header: Option<String>,
     /// `User-Agent:` for locally generated requests.
     pub user_agent_header: Option<String>,
+    /// `loadmodule "tm.so"` and its modparams; None when not loaded.
+    pub tm: Option<TmSettings>,
+}
+
+/// Module `tm`'s parameters.
+#[derive(Debug, Clone, Default)]
+pub struct TmSettings {
+    /// `fr_timer`, `fr_inv_timer`, `wt_timer`, `retr_timer1/2`, ...
+    pub timers: crate::tm::timers::TimerConfig,
+    /// `max_transactions` per shard (default 100 000).
+    pub max_transactions: Option<usize>,
 }
 
 impl Default for ModSettings {
@@ -204,6 +215,7 @@ impl Default for ModSettings {
             sl_default_reason: "Internal Server Error".into(),
             server_header: Some("Server: sipshard".into()),
             user_agent_header: Some("User-Agent: sipshard".into()),
+            tm: None,
         }
     }
 }
@@ -233,6 +245,8 @@ pub struct Program {
 pub struct ShardState {
     /// `$var(...)` values by slot.
     pub vars: Vec<OwnedVal>,
+    /// The `failure_route` armed (`t_on_failure`) for each transaction.
+    pub failure_routes: HashMap<crate::tm::proxy::TxId, RouteId>,
 }
 
 impl Program {
@@ -240,6 +254,7 @@ impl Program {
     pub fn new_shard_state(&self) -> ShardState {
         ShardState {
             vars: vec![OwnedVal::Int(0); self.var_count],
+            failure_routes: HashMap::new(),
         }
     }
 }

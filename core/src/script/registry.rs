@@ -121,7 +121,7 @@ pub fn find(name: &str) -> Option<(FnId, &'static FnSpec)> {
 /// Modules `loadmodule` accepts (some only carry parameters so far).
 pub const MODULES: &[&str] = &[
     "sl", "textops", "textopsx", "maxfwd", "xlog", "sanity", "pv", "siputils", "corex", "kex",
-    "ctl", "jsonrpcs",
+    "ctl", "jsonrpcs", "tm",
 ];
 
 /// Normalises `loadmodule` arguments: `"/usr/lib/x/modules/sl.so"` -> `sl`.
@@ -132,7 +132,6 @@ pub fn module_name(path: &str) -> &str {
 
 /// Kamailio modules sipshard does not provide (a migration item, not a typo).
 pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
-    "tm",
     "tmx",
     "rr",
     "usrloc",
@@ -247,23 +246,15 @@ pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
 
 /// Kamailio functions sipshard does not provide, with their module.
 pub const KNOWN_KAMAILIO_FUNCTIONS: &[(&str, &str)] = &[
-    ("t_relay", "tm"),
     ("t_on_reply", "tm"),
-    ("t_on_failure", "tm"),
     ("t_on_branch", "tm"),
-    ("t_check_trans", "tm"),
-    ("t_newtran", "tm"),
-    ("t_reply", "tm"),
     ("t_release", "tm"),
     ("t_is_set", "tm"),
     ("t_check_status", "tm"),
-    ("t_is_canceled", "tm"),
     ("t_is_branch_route", "tm"),
     ("t_set_fr", "tm"),
     ("t_forward_nonack", "tm"),
     ("t_lookup_request", "tm"),
-    ("t_relay_to_udp", "tm"),
-    ("t_relay_to_tcp", "tm"),
     ("t_load_contacts", "tm"),
     ("t_next_contacts", "tm"),
     ("t_precheck_trans", "tmx"),
@@ -421,8 +412,9 @@ mod tests {
         let (a, _) = find("mf_process_maxfwd_header").unwrap();
         let (b, _) = find("maxfwd_process").unwrap();
         assert_eq!(a, b);
-        assert!(find("t_relay").is_none());
-        assert_eq!(known_unsupported_function("t_relay"), Some("tm"));
+        assert!(find("t_relay").is_some());
+        assert!(find("t_on_reply").is_none());
+        assert_eq!(known_unsupported_function("t_on_reply"), Some("tm"));
         assert_eq!(module_name("/usr/lib/kamailio/modules/sl.so"), "sl");
         assert_eq!(
             route_type::names(route_type::REQUEST | route_type::ONREPLY),

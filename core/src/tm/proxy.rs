@@ -305,6 +305,11 @@ impl ProxyTx {
         &self.request
     }
 
+    /// Where the request came from and over which transport.
+    pub fn source(&self) -> (SocketAddr, Transport) {
+        (self.src, self.upstream.transport)
+    }
+
     /// `t_is_canceled()`.
     pub fn is_canceled(&self) -> bool {
         self.canceled

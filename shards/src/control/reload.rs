@@ -115,6 +115,22 @@ impl<P: Router> Router for ReloadableRouter<P> {
         let shard = env.shard();
         self.run(state, shard, |p, s| p.on_reply(msg, inb, env, s));
     }
+
+    /// The table is made once at start: tm modparams need a restart.
+    fn tm_config(&self) -> Option<sipshard_core::tm::table::TableConfig> {
+        self.current.load().program.tm_config()
+    }
+
+    fn on_failure(
+        &self,
+        tx: sipshard_core::tm::proxy::TxId,
+        code: u16,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    ) {
+        let shard = env.shard();
+        self.run(state, shard, |p, s| p.on_failure(tx, code, env, s));
+    }
 }
 
 /// What a successful reload did.

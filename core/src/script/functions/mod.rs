@@ -11,6 +11,7 @@ pub mod siputils;
 pub mod sl;
 pub mod textops;
 pub mod textopsx;
+pub mod tm;
 pub mod xlog;
 
 use super::registry::FnSpec;
@@ -27,4 +28,5 @@ pub const TABLES: &[&[FnSpec]] = &[
     siputils::FNS,
     corex::FNS,
     kex::FNS,
+    tm::FNS,
 ];

@@ -1,0 +1,194 @@
+//! Stateful proxying on the wire: sipp uac → sipshard with `t_relay()` →
+//! sipp uas. 10 000 calls with none failed over UDP and over TCP; a callee
+//! that never answers gets the caller the 408 of `failure_route`; a callee
+//! answering 503 is failed over to a second one from `failure_route`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const HOST: &str = "127.0.0.1";
+
+/// A config relaying every request statefully to `dst` (a SIP URI in
+/// `$du`), arming `failure_route[FAIL]` with `failure` as its body.
+fn tm_cfg(port: u16, modparams: &str, dst: &str, failure: &str) -> String {
+    format!(
+        r#"
+listen=udp:{HOST}:{port}
+listen=tcp:{HOST}:{port}
+shards=2
+debug=1
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "textops.so"
+loadmodule "maxfwd.so"
+{modparams}
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }}
+    $du = "{dst}";
+    if (is_method("INVITE")) {{
+        t_on_failure("FAIL");
+    }}
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+}}
+failure_route[FAIL] {{
+    if (t_is_canceled()) {{
+        exit;
+    }}
+    {failure}
+}}
+"#
+    )
+}
+
+fn uas(port: u16, t: &str, scenario_args: &[&str]) -> SippBackground {
+    let mut args: Vec<String> = scenario_args.iter().map(|s| s.to_string()).collect();
+    args.extend(
+        ["-i", HOST, "-p", &port.to_string(), "-t", t]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    SippBackground::start(&args)
+}
+
+fn uac(
+    dir: &TestDir,
+    proxy: u16,
+    t: &str,
+    scenario_args: &[&str],
+    calls: u64,
+    rate: u64,
+) -> SippResult {
+    let uac_port = free_port();
+    let mut args: Vec<String> = scenario_args.iter().map(|s| s.to_string()).collect();
+    args.extend(
+        [
+            &format!("{HOST}:{proxy}"),
+            "-s",
+            "service",
+            "-i",
+            HOST,
+            "-p",
+            &uac_port.to_string(),
+            "-m",
+            &calls.to_string(),
+            "-r",
+            &rate.to_string(),
+            "-l",
+            &(rate * 4).to_string(),
+            "-t",
+            t,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let limit = Duration::from_secs(calls / rate + 60);
+    run_sipp(dir, "uac", &args, limit)
+}
+
+fn calls_through_t_relay(name: &str, t: &str, transport: &str) {
+    if !have_sipp() {
+        return;
+    }
+    let dir = TestDir::new(name);
+    let (proxy, uas_port) = (free_port(), free_port());
+    let dst = format!("sip:{HOST}:{uas_port};transport={transport}");
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &tm_cfg(proxy, "", &dst, "t_reply(\"500\", \"Unexpected Failure\");"),
+    );
+    let mut server = Sipshard::start(&cfg, &[]);
+    let _uas = uas(uas_port, t, &["-sn", "uas"]);
+    let calls = 10_000;
+    let r = uac(&dir, proxy, t, &["-sn", "uac"], calls, 1000);
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "successful calls: {r:?}");
+    assert_eq!(r.failed, 0, "failed calls: {r:?}");
+    assert_eq!(r.exit, 0, "sipp exit code: {r:?}");
+}
+
+#[test]
+fn udp_10000_calls_through_t_relay() {
+    calls_through_t_relay("stateful-udp", "u1", "udp");
+}
+
+#[test]
+fn tcp_10000_calls_through_t_relay() {
+    calls_through_t_relay("stateful-tcp", "t1", "tcp");
+}
+
+/// Nobody answers the INVITE: Timer B (`fr_timer`) ends the branch, the
+/// armed failure_route replies 408 with its own reason, which the caller
+/// checks.
+#[test]
+fn silent_callee_gets_408_from_failure_route() {
+    if !have_sipp() {
+        return;
+    }
+    let dir = TestDir::new("stateful-408");
+    let (proxy, silent) = (free_port(), free_port());
+    let dst = format!("sip:{HOST}:{silent}");
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &tm_cfg(
+            proxy,
+            "modparam(\"tm\", \"fr_timer\", 1000)\nmodparam(\"tm\", \"fr_inv_timer\", 2000)",
+            &dst,
+            "t_reply(\"408\", \"Timed Out From Failure Route\");",
+        ),
+    );
+    let mut server = Sipshard::start(&cfg, &[]);
+    let calls = 50;
+    let r = uac(
+        &dir,
+        proxy,
+        "u1",
+        &["-sf", &scenario("uac_expect_408_reason.xml")],
+        calls,
+        25,
+    );
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "successful calls: {r:?}");
+    assert_eq!(r.failed, 0, "failed calls: {r:?}");
+}
+
+/// The first callee answers 503; failure_route relays to the second,
+/// where the call completes (and its ACK and BYE follow it there).
+#[test]
+fn failure_route_fails_over_to_a_second_callee() {
+    if !have_sipp() {
+        return;
+    }
+    let dir = TestDir::new("stateful-failover");
+    let (proxy, first, second) = (free_port(), free_port(), free_port());
+    let cfg_text = tm_cfg(
+        proxy,
+        "",
+        &format!("sip:{HOST}:{first}"),
+        &format!("$du = \"sip:{HOST}:{second}\";\n    t_relay();"),
+    )
+    // In-dialog requests (ACK, BYE) go where the call was established.
+    .replace(
+        "    $du = \"sip",
+        &format!(
+            "    if (!is_method(\"INVITE\")) {{\n        $du = \"sip:{HOST}:{second}\";\n        t_relay();\n        exit;\n    }}\n    $du = \"sip"
+        ),
+    );
+    let cfg = dir.write("sipshard.cfg", &cfg_text);
+    let mut server = Sipshard::start(&cfg, &[]);
+    let _first = uas(first, "u1", &["-sf", &scenario("uas_503.xml")]);
+    let _second = uas(second, "u1", &["-sn", "uas"]);
+    let calls = 500;
+    let r = uac(&dir, proxy, "u1", &["-sn", "uac"], calls, 100);
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "successful calls: {r:?}");
+    assert_eq!(r.failed, 0, "failed calls: {r:?}");
+    assert_eq!(r.exit, 0, "sipp exit code: {r:?}");
+}
