@@ -17,4 +17,13 @@ if cargo tree -e normal -p sipshard-core | grep -Eq 'glommio|tokio'; then
   echo "sipshard-core must stay sans-IO (no glommio, no tokio)"; exit 1
 fi
 echo "== cargo test"
-cargo test --workspace --release
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --release --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite: the sum over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
