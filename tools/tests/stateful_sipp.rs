@@ -11,6 +11,14 @@ use common::*;
 
 const HOST: &str = "127.0.0.1";
 
+/// The runs take one at a time: each is a proxy with two shards and two
+/// sipp processes, and a CI box may have two CPUs.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A config relaying every request statefully to `dst` (a SIP URI in
 /// `$du`), arming `failure_route[FAIL]` with `failure` as its body.
 fn tm_cfg(port: u16, modparams: &str, dst: &str, failure: &str) -> String {
@@ -97,6 +105,7 @@ fn calls_through_t_relay(name: &str, t: &str, transport: &str) {
     if !have_sipp() {
         return;
     }
+    let _one = serial();
     let dir = TestDir::new(name);
     let (proxy, uas_port) = (free_port(), free_port());
     let dst = format!("sip:{HOST}:{uas_port};transport={transport}");
@@ -132,6 +141,7 @@ fn silent_callee_gets_408_from_failure_route() {
     if !have_sipp() {
         return;
     }
+    let _one = serial();
     let dir = TestDir::new("stateful-408");
     let (proxy, silent) = (free_port(), free_port());
     let dst = format!("sip:{HOST}:{silent}");
@@ -166,6 +176,7 @@ fn failure_route_fails_over_to_a_second_callee() {
     if !have_sipp() {
         return;
     }
+    let _one = serial();
     let dir = TestDir::new("stateful-failover");
     let (proxy, first, second) = (free_port(), free_port(), free_port());
     let cfg_text = tm_cfg(

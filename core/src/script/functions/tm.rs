@@ -281,3 +281,147 @@ impl Exec<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, SocketAddr};
+
+    use crate::route_io::{Inbound, LocalSocket, Outbound, RouteEnv, Router, TmAccess};
+    use crate::sip::Message;
+    use crate::tm::proxy::Output;
+    use crate::tm::table::Table;
+    use crate::transport::Transport;
+
+    /// A runtime with a transaction table; IP literals only.
+    struct Env {
+        table: Table,
+        out: Vec<Output>,
+        sent: Vec<Outbound>,
+        logs: Vec<String>,
+    }
+
+    impl RouteEnv for Env {
+        fn resolve(&mut self, host: &str, port: Option<u16>, _: Transport) -> Option<SocketAddr> {
+            let ip: IpAddr = host.parse().ok()?;
+            Some(SocketAddr::new(ip, port.unwrap_or(5060)))
+        }
+        fn local_for(&self, _: SocketAddr, proto: Transport) -> Option<LocalSocket> {
+            Some(LocalSocket {
+                proto,
+                addr: "127.0.0.1:5060".parse().unwrap(),
+                advertise_host: "127.0.0.1".into(),
+                advertise_port: 5060,
+            })
+        }
+        fn log(&mut self, _: i32, line: &str) {
+            self.logs.push(line.to_string());
+        }
+        fn log_enabled(&self, _: i32) -> bool {
+            true
+        }
+        fn send(&mut self, out: Outbound) {
+            self.sent.push(out);
+        }
+        fn shard(&self) -> usize {
+            0
+        }
+        fn tm(&mut self) -> Option<TmAccess<'_>> {
+            Some(TmAccess {
+                table: &mut self.table,
+                now: 0,
+                out: &mut self.out,
+            })
+        }
+    }
+
+    const CFG: &str = r#"
+listen=udp:127.0.0.1:5060
+loadmodule "tm.so"
+modparam("tm", "fr_inv_timer", 2000)
+request_route {
+    $du = "sip:10.0.0.1:5070";
+    t_on_failure("NEXT");
+    t_relay();
+}
+failure_route[NEXT] {
+    t_relay_to_udp("10.0.0.2", "5080");
+}
+"#;
+
+    const INVITE: &str = "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    fn sends(out: &[Output]) -> Vec<(String, u16, String)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { dst, bytes } => Some((
+                    dst.host.clone(),
+                    dst.port,
+                    String::from_utf8_lossy(bytes).into_owned(),
+                )),
+                Output::Failure { .. } => None,
+            })
+            .collect()
+    }
+
+    /// `t_relay()` starts a transaction (100 upstream, branch downstream);
+    /// a 503 triggers `failure_route`, whose relay adds the second branch.
+    #[test]
+    fn t_relay_and_failure_route_failover() {
+        let cfg = crate::script::compile_str("t.cfg", CFG, &[]).expect("compiles");
+        let prog = &*cfg.program;
+        let table_cfg = prog.tm_config().expect("tm loaded");
+        assert_eq!(table_cfg.proxy.timers.fr_inv_timer.as_millis(), 2000);
+        let mut env = Env {
+            table: Table::new(0, table_cfg),
+            out: Vec::new(),
+            sent: Vec::new(),
+            logs: Vec::new(),
+        };
+        let mut state = prog.new_shard_state();
+        let inb = Inbound {
+            proto: Transport::Udp,
+            src: "10.1.1.1:5060".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
+        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        assert!(env.sent.is_empty(), "nothing stateless: {:?}", env.logs);
+        let s = sends(&env.out);
+        assert_eq!(s.len(), 2, "{s:?} {:?}", env.logs);
+        assert!(s[0].2.starts_with("SIP/2.0 100 "), "{}", s[0].2);
+        assert_eq!((s[1].0.as_str(), s[1].1), ("10.0.0.1", 5070));
+        let branch = s[1]
+            .2
+            .split("branch=")
+            .nth(1)
+            .and_then(|b| b.split("\r\n").next())
+            .unwrap()
+            .to_string();
+        assert!(branch.starts_with("z9hG4bK0000"), "{branch}");
+        env.out.clear();
+
+        let resp = format!(
+            "SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>;tag=u1\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        let resp = Message::parse(resp.into_bytes()).unwrap();
+        env.table.on_response(0, &resp, &mut env.out);
+        let failure = env.out.iter().find_map(|o| match o {
+            Output::Failure { tx, code } => Some((*tx, *code)),
+            Output::Send { .. } => None,
+        });
+        let (tx, code) = failure.expect("failure_route event");
+        assert_eq!(code, 503);
+        env.out.clear();
+        Router::on_failure(prog, tx, code, &mut env, &mut state);
+        let s = sends(&env.out);
+        assert_eq!(s.len(), 1, "{s:?} {:?}", env.logs);
+        assert_eq!((s[0].0.as_str(), s[0].1), ("10.0.0.2", 5080));
+        assert!(
+            s[0].2.starts_with("INVITE sip:bob@example.com"),
+            "{}",
+            s[0].2
+        );
+        assert!(env.table.get(tx).is_some_and(|t| t.branch_count() == 2));
+    }
+}
