@@ -151,7 +151,7 @@ fn silent_callee_gets_408_from_failure_route() {
             proxy,
             "modparam(\"tm\", \"fr_timer\", 1000)\nmodparam(\"tm\", \"fr_inv_timer\", 2000)",
             &dst,
-            "t_reply(\"408\", \"Timed Out From Failure Route\");",
+            "if ($T_reply_code == 408) {\n        t_reply(\"408\", \"Timed Out From Failure Route\");\n    }",
         ),
     );
     let mut server = Sipshard::start(&cfg, &[]);

@@ -39,6 +39,8 @@ pub struct MsgState {
     /// The transaction of this request (`t_newtran`, `t_relay`, or the one
     /// whose `failure_route` runs).
     pub tx: Option<crate::tm::proxy::TxId>,
+    /// `$T_reply_code` (in `failure_route`).
+    pub t_reply_code: Option<u16>,
     /// `t_on_failure("NAME")`: the failure route to arm.
     pub on_failure: Option<super::program::RouteId>,
 }
@@ -180,6 +182,10 @@ impl<'a, 'm> Exec<'a, 'm> {
                 }
             }
             PvKind::Rs => msg.status().map_or(Val::Null, |c| Val::Int(i64::from(c))),
+            PvKind::TReplyCode => self
+                .st
+                .t_reply_code
+                .map_or(Val::Null, |c| Val::Int(i64::from(c))),
             PvKind::Rr => {
                 if msg.is_response() {
                     s(msg.reason())

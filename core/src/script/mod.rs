@@ -166,7 +166,7 @@ impl Program {
     pub fn on_failure(
         &self,
         tx: crate::tm::proxy::TxId,
-        _code: u16,
+        code: u16,
         env: &mut dyn RouteEnv,
         shard: &mut ShardState,
     ) {
@@ -192,6 +192,7 @@ impl Program {
         };
         let mut x = exec_ctx::Exec::new(self, &msg, &inb, env, &mut shard.vars);
         x.st.tx = Some(tx);
+        x.st.t_reply_code = Some(code);
         x.run_route(route);
         let on_failure = x.st.on_failure;
         arm_failure(env, &mut shard.failure_routes, Some(tx), on_failure);

@@ -30,6 +30,8 @@ pub enum PvKind {
     Rs,
     /// `$rr` reply reason.
     Rr,
+    /// `$T_reply_code`: in `failure_route`, the best response's code.
+    TReplyCode,
     Fu,
     FUser,
     Fd,
@@ -161,7 +163,6 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "xavu",
     "xavi",
     "T_branch_idx",
-    "T_reply_code",
     "T_req",
     "T_rpl",
     "T",
@@ -339,6 +340,7 @@ pub fn parse_pv(text: &str, names: &mut PvNames) -> Result<PvRef, PvError> {
         ("rm", None) => PvKind::Rm,
         ("rs", None) => PvKind::Rs,
         ("rr", None) => PvKind::Rr,
+        ("T_reply_code", None) => PvKind::TReplyCode,
         ("fu", None) | ("from", None) => PvKind::Fu,
         ("fU", None) => PvKind::FUser,
         ("fd", None) => PvKind::Fd,

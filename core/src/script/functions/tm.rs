@@ -344,7 +344,9 @@ request_route {
     t_relay();
 }
 failure_route[NEXT] {
-    t_relay_to_udp("10.0.0.2", "5080");
+    if ($T_reply_code == 503) {
+        t_relay_to_udp("10.0.0.2", "5080");
+    }
 }
 "#;
 
