@@ -15,9 +15,12 @@
 //!
 //! Nothing here imports an executor or opens a socket.
 
+pub mod auth;
 pub mod proxy;
+pub mod registrar;
 pub mod route_io;
 pub mod script;
 pub mod sip;
 pub mod tm;
 pub mod transport;
+pub mod usrloc;

@@ -1,0 +1,569 @@
+//! HTTP digest authentication for SIP (RFC 3261 §22, RFC 7616, RFC 8760),
+//! sans-IO: parsing `Authorization` / `Proxy-Authorization`, building
+//! challenges, nonces that any shard can verify without shared state, the
+//! replay check, and the response computation.
+//!
+//! A nonce is `<8 hex: generation time><8 hex: index><24 hex: HMAC-SHA-256
+//! of both under the process secret>`: it expires (`nonce_expire`), a nonce
+//! this process did not make fails the HMAC, and its index names one slot
+//! of a lock-free table holding the highest `nc` seen, so a replayed
+//! `Authorization` (same nonce, same or lower `nc`) is refused.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use ring::{digest, hmac};
+use subtle::ConstantTimeEq;
+
+/// Digest algorithms sipshard verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Md5,
+    Sha256,
+}
+
+impl Algorithm {
+    /// From the `algorithm=` token (absent: MD5). `-sess` variants and
+    /// others are not supported.
+    pub fn from_token(t: &[u8]) -> Option<Algorithm> {
+        if t.eq_ignore_ascii_case(b"MD5") {
+            Some(Algorithm::Md5)
+        } else if t.eq_ignore_ascii_case(b"SHA-256") {
+            Some(Algorithm::Sha256)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Lower-case hex of the hash of `parts` joined by `:`.
+    pub fn hash_hex(self, parts: &[&[u8]]) -> String {
+        match self {
+            Algorithm::Md5 => {
+                use md5::Digest;
+                let mut h = md5::Md5::new();
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        h.update(b":");
+                    }
+                    h.update(p);
+                }
+                to_hex(&h.finalize())
+            }
+            Algorithm::Sha256 => {
+                let mut h = digest::Context::new(&digest::SHA256);
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        h.update(b":");
+                    }
+                    h.update(p);
+                }
+                to_hex(h.finish().as_ref())
+            }
+        }
+    }
+
+    /// Length of a hex digest of this algorithm.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Md5 => 32,
+            Algorithm::Sha256 => 64,
+        }
+    }
+}
+
+fn to_hex(b: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(H[(x >> 4) as usize] as char);
+        s.push(H[(x & 15) as usize] as char);
+    }
+    s
+}
+
+/// The parameters of a `Digest` credentials header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: Vec<u8>,
+    pub realm: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub uri: Vec<u8>,
+    pub response: Vec<u8>,
+    pub algorithm: Option<Vec<u8>>,
+    pub cnonce: Option<Vec<u8>>,
+    pub opaque: Option<Vec<u8>>,
+    pub qop: Option<Vec<u8>>,
+    pub nc: Option<Vec<u8>>,
+}
+
+/// Parses `Digest k=v, k="v", ...`. None when it is not a Digest header
+/// or a mandatory parameter (username, realm, nonce, uri, response) is
+/// missing.
+pub fn parse_credentials(value: &[u8]) -> Option<Credentials> {
+    let v = trim(value);
+    if v.len() < 7 || !v[..6].eq_ignore_ascii_case(b"Digest") || !v[6].is_ascii_whitespace() {
+        return None;
+    }
+    let mut rest = &v[7..];
+    let mut c = Credentials::default();
+    let (mut has_user, mut has_realm, mut has_nonce, mut has_uri, mut has_resp) =
+        (false, false, false, false, false);
+    loop {
+        rest = trim_start_commas(rest);
+        if rest.is_empty() {
+            break;
+        }
+        let eq = rest.iter().position(|&b| b == b'=')?;
+        let name = trim(&rest[..eq]);
+        rest = trim(&rest[eq + 1..]);
+        let val: Vec<u8>;
+        if rest.first() == Some(&b'"') {
+            let mut out = Vec::new();
+            let mut i = 1;
+            loop {
+                match rest.get(i) {
+                    None => return None,
+                    Some(b'\\') => {
+                        out.push(*rest.get(i + 1)?);
+                        i += 2;
+                    }
+                    Some(b'"') => break,
+                    Some(&b) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            val = out;
+            rest = &rest[i + 1..];
+        } else {
+            let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+            val = trim(&rest[..end]).to_vec();
+            rest = &rest[end..];
+        }
+        let n = name.to_ascii_lowercase();
+        match &n[..] {
+            b"username" => {
+                c.username = val;
+                has_user = true;
+            }
+            b"realm" => {
+                c.realm = val;
+                has_realm = true;
+            }
+            b"nonce" => {
+                c.nonce = val;
+                has_nonce = true;
+            }
+            b"uri" => {
+                c.uri = val;
+                has_uri = true;
+            }
+            b"response" => {
+                c.response = val;
+                has_resp = true;
+            }
+            b"algorithm" => c.algorithm = Some(val),
+            b"cnonce" => c.cnonce = Some(val),
+            b"opaque" => c.opaque = Some(val),
+            b"qop" => c.qop = Some(val),
+            b"nc" => c.nc = Some(val),
+            _ => {}
+        }
+    }
+    (has_user && has_realm && has_nonce && has_uri && has_resp).then_some(c)
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let s = match s.iter().position(|b| !b.is_ascii_whitespace()) {
+        Some(i) => &s[i..],
+        None => return &[],
+    };
+    let e = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    &s[..=e]
+}
+
+fn trim_start_commas(s: &[u8]) -> &[u8] {
+    let i = s
+        .iter()
+        .position(|&b| b != b',' && !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    &s[i..]
+}
+
+/// Verdicts of [`Verifier::check`], numbered as Kamailio's auth return
+/// codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Authenticated (1).
+    Ok,
+    /// Malformed credentials or unsupported algorithm/qop (-1).
+    Error,
+    /// Wrong password (-2).
+    InvalidPassword,
+    /// No such user (-3).
+    UserUnknown,
+    /// Nonce expired or not ours (-4): challenge again with `stale=true`.
+    NonceExpired,
+    /// No credentials for the realm (-5).
+    NoCredentials,
+    /// `nc` not above the last one seen for this nonce (-6).
+    NonceReused,
+}
+
+impl Verdict {
+    pub fn code(self) -> i32 {
+        match self {
+            Verdict::Ok => 1,
+            Verdict::Error => -1,
+            Verdict::InvalidPassword => -2,
+            Verdict::UserUnknown => -3,
+            Verdict::NonceExpired => -4,
+            Verdict::NoCredentials => -5,
+            Verdict::NonceReused => -6,
+        }
+    }
+}
+
+/// What the subscriber store knows of a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secret {
+    /// Clear-text password (`password` column), may be empty.
+    pub password: Vec<u8>,
+    /// MD5 HA1 (`ha1` column), may be empty.
+    pub ha1: Vec<u8>,
+}
+
+impl Secret {
+    /// HA1 for `alg`: computed from the password when there is one,
+    /// else the stored `ha1` when it has the right length.
+    pub fn ha1(&self, alg: Algorithm, user: &[u8], realm: &[u8]) -> Option<String> {
+        if !self.password.is_empty() {
+            return Some(alg.hash_hex(&[user, realm, &self.password]));
+        }
+        (self.ha1.len() == alg.hex_len())
+            .then(|| String::from_utf8_lossy(&self.ha1).to_ascii_lowercase())
+    }
+}
+
+/// Slots of the `nc` table (a power of two).
+const NC_SLOTS: usize = 1 << 18;
+
+/// Nonce maker and checker: one per process (the HMAC secret and the `nc`
+/// table are shared by every shard; neither takes a lock).
+pub struct Verifier {
+    key: hmac::Key,
+    /// Nonce lifetime, seconds.
+    pub expire_s: u32,
+    next_index: AtomicU32,
+    /// Per slot: `index << 32 | highest nc` seen.
+    nc: Box<[AtomicU64]>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("expire_s", &self.expire_s)
+            .finish()
+    }
+}
+
+impl Verifier {
+    /// A verifier with `secret` (auth `secret` modparam), or a random one.
+    pub fn new(secret: Option<&[u8]>, expire_s: u32) -> Verifier {
+        let key = match secret {
+            Some(s) => hmac::Key::new(hmac::HMAC_SHA256, s),
+            None => {
+                let rng = ring::rand::SystemRandom::new();
+                hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system random source")
+            }
+        };
+        let mut nc = Vec::with_capacity(NC_SLOTS);
+        nc.resize_with(NC_SLOTS, || AtomicU64::new(u64::MAX));
+        Verifier {
+            key,
+            expire_s,
+            next_index: AtomicU32::new(1),
+            nc: nc.into_boxed_slice(),
+        }
+    }
+
+    /// The process-wide verifier, created on first use with the first
+    /// caller's parameters.
+    pub fn global(secret: Option<&[u8]>, expire_s: u32) -> &'static Verifier {
+        static V: OnceLock<Verifier> = OnceLock::new();
+        V.get_or_init(|| Verifier::new(secret, expire_s))
+    }
+
+    fn mac(&self, ts: u32, idx: u32) -> [u8; 12] {
+        let mut m = [0u8; 8];
+        m[..4].copy_from_slice(&ts.to_be_bytes());
+        m[4..].copy_from_slice(&idx.to_be_bytes());
+        let tag = hmac::sign(&self.key, &m);
+        let mut out = [0u8; 12];
+        out.copy_from_slice(&tag.as_ref()[..12]);
+        out
+    }
+
+    /// A fresh nonce made at `now` (unix seconds).
+    pub fn nonce(&self, now: u64) -> String {
+        let idx = self.next_index.fetch_add(1, Ordering::Relaxed);
+        let ts = now as u32;
+        let slot = &self.nc[idx as usize & (NC_SLOTS - 1)];
+        slot.store((idx as u64) << 32, Ordering::Relaxed);
+        let mut s = format!("{ts:08x}{idx:08x}");
+        s.push_str(&to_hex(&self.mac(ts, idx)));
+        s
+    }
+
+    /// Whether `nonce` is ours and not older than `expire_s` at `now`;
+    /// returns its index.
+    fn nonce_index(&self, nonce: &[u8], now: u64) -> Option<u32> {
+        if nonce.len() != 40 {
+            return None;
+        }
+        let hexu32 = |s: &[u8]| u32::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok();
+        let ts = hexu32(&nonce[..8])?;
+        let idx = hexu32(&nonce[8..16])?;
+        let want = to_hex(&self.mac(ts, idx));
+        if !bool::from(want.as_bytes().ct_eq(&nonce[16..])) {
+            return None;
+        }
+        let age = (now as u32).wrapping_sub(ts);
+        // a nonce from the future (clock step) is accepted for 3 s, as
+        // Kamailio's nonce_auth_max_drift
+        if age > self.expire_s && age < u32::MAX - 3 {
+            return None;
+        }
+        Some(idx)
+    }
+
+    /// Records `nc` for the nonce `idx`: false when it is not above the
+    /// last one seen (a replay) or the slot was reused by a newer nonce.
+    fn take_nc(&self, idx: u32, nc: u32) -> bool {
+        let slot = &self.nc[idx as usize & (NC_SLOTS - 1)];
+        let mut cur = slot.load(Ordering::Acquire);
+        loop {
+            if cur >> 32 != idx as u64 || (cur & 0xffff_ffff) as u32 >= nc {
+                return false;
+            }
+            let new = ((idx as u64) << 32) | nc as u64;
+            match slot.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Checks credentials for `method` at `now` against `secret` (None:
+    /// unknown user; the work done is the same so timing does not tell).
+    /// Without `qop` a nonce is good once (it counts as `nc=1`).
+    pub fn check(
+        &self,
+        c: &Credentials,
+        method: &[u8],
+        secret: Option<&Secret>,
+        now: u64,
+    ) -> Verdict {
+        let alg = match &c.algorithm {
+            None => Algorithm::Md5,
+            Some(a) => match Algorithm::from_token(a) {
+                Some(a) => a,
+                None => return Verdict::Error,
+            },
+        };
+        let qop_auth = match &c.qop {
+            None => false,
+            Some(q) if q.eq_ignore_ascii_case(b"auth") => true,
+            Some(_) => return Verdict::Error,
+        };
+        let nc = if qop_auth {
+            let (Some(nc), Some(_)) = (&c.nc, &c.cnonce) else {
+                return Verdict::Error;
+            };
+            match std::str::from_utf8(nc)
+                .ok()
+                .and_then(|s| u32::from_str_radix(s, 16).ok())
+            {
+                Some(n) if n > 0 && nc.len() == 8 => n,
+                _ => return Verdict::Error,
+            }
+        } else {
+            1
+        };
+        let Some(idx) = self.nonce_index(&c.nonce, now) else {
+            return Verdict::NonceExpired;
+        };
+        let dummy = Secret {
+            password: b"\0unknown-user\0".to_vec(),
+            ha1: Vec::new(),
+        };
+        let Some(ha1) = secret.unwrap_or(&dummy).ha1(alg, &c.username, &c.realm) else {
+            return Verdict::InvalidPassword;
+        };
+        let ha2 = alg.hash_hex(&[method, &c.uri]);
+        let expected = if qop_auth {
+            alg.hash_hex(&[
+                ha1.as_bytes(),
+                &c.nonce,
+                c.nc.as_deref().unwrap_or_default(),
+                c.cnonce.as_deref().unwrap_or_default(),
+                b"auth",
+                ha2.as_bytes(),
+            ])
+        } else {
+            alg.hash_hex(&[ha1.as_bytes(), &c.nonce, ha2.as_bytes()])
+        };
+        let resp = c.response.to_ascii_lowercase();
+        let good = bool::from(expected.as_bytes().ct_eq(&resp));
+        if secret.is_none() {
+            return Verdict::UserUnknown;
+        }
+        if !good {
+            return Verdict::InvalidPassword;
+        }
+        if !self.take_nc(idx, nc) {
+            return Verdict::NonceReused;
+        }
+        Verdict::Ok
+    }
+}
+
+/// A `WWW-Authenticate` / `Proxy-Authenticate` header line (CRLF
+/// included).
+pub fn challenge_header(
+    proxy: bool,
+    realm: &str,
+    nonce: &str,
+    alg: Option<Algorithm>,
+    qop: bool,
+    stale: bool,
+) -> String {
+    let name = if proxy {
+        "Proxy-Authenticate"
+    } else {
+        "WWW-Authenticate"
+    };
+    let mut s = format!("{name}: Digest realm=\"{realm}\", nonce=\"{nonce}\"");
+    if qop {
+        s.push_str(", qop=\"auth\"");
+    }
+    if stale {
+        s.push_str(", stale=true");
+    }
+    if let Some(a) = alg {
+        s.push_str(", algorithm=");
+        s.push_str(a.name());
+    }
+    s.push_str("\r\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(
+        v: &Verifier,
+        alg: Algorithm,
+        pass: &[u8],
+        nonce: &str,
+        nc: &str,
+        now: u64,
+    ) -> Credentials {
+        let ha1 = alg.hash_hex(&[b"alice", b"example.com", pass]);
+        let ha2 = alg.hash_hex(&[b"REGISTER", b"sip:example.com"]);
+        let resp = alg.hash_hex(&[
+            ha1.as_bytes(),
+            nonce.as_bytes(),
+            nc.as_bytes(),
+            b"c0ffee",
+            b"auth",
+            ha2.as_bytes(),
+        ]);
+        let _ = (v, now);
+        let hdr = format!(
+            "Digest username=\"alice\", realm=\"example.com\", nonce=\"{nonce}\", uri=\"sip:example.com\", response=\"{resp}\", algorithm={}, cnonce=\"c0ffee\", qop=auth, nc={nc}",
+            alg.name()
+        );
+        parse_credentials(hdr.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn rfc2617_md5_vector() {
+        // RFC 2617 §3.5 example (HTTP, qop=auth)
+        let ha1 = Algorithm::Md5.hash_hex(&[b"Mufasa", b"testrealm@host.com", b"Circle Of Life"]);
+        let ha2 = Algorithm::Md5.hash_hex(&[b"GET", b"/dir/index.html"]);
+        let r = Algorithm::Md5.hash_hex(&[
+            ha1.as_bytes(),
+            b"dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            b"00000001",
+            b"0a4f113b",
+            b"auth",
+            ha2.as_bytes(),
+        ]);
+        assert_eq!(r, "6629fae49393a05397450978507c4ef1");
+    }
+
+    #[test]
+    fn verify_and_replay() {
+        let v = Verifier::new(Some(b"k"), 300);
+        let secret = Secret {
+            password: b"secret".to_vec(),
+            ha1: vec![],
+        };
+        for alg in [Algorithm::Md5, Algorithm::Sha256] {
+            let n = v.nonce(1000);
+            let c = creds(&v, alg, b"secret", &n, "00000001", 1000);
+            assert_eq!(v.check(&c, b"REGISTER", Some(&secret), 1001), Verdict::Ok);
+            assert_eq!(
+                v.check(&c, b"REGISTER", Some(&secret), 1001),
+                Verdict::NonceReused
+            );
+            let c2 = creds(&v, alg, b"secret", &n, "00000002", 1000);
+            assert_eq!(v.check(&c2, b"REGISTER", Some(&secret), 1002), Verdict::Ok);
+            let bad = creds(&v, alg, b"wrong", &n, "00000003", 1000);
+            assert_eq!(
+                v.check(&bad, b"REGISTER", Some(&secret), 1002),
+                Verdict::InvalidPassword
+            );
+            assert_eq!(v.check(&bad, b"REGISTER", None, 1002), Verdict::UserUnknown);
+            let c3 = creds(&v, alg, b"secret", &n, "00000004", 1000);
+            assert_eq!(
+                v.check(&c3, b"REGISTER", Some(&secret), 1400),
+                Verdict::NonceExpired
+            );
+        }
+        let other = Verifier::new(Some(b"other"), 300);
+        let n = other.nonce(1000);
+        let c = creds(&v, Algorithm::Md5, b"secret", &n, "00000001", 1000);
+        assert_eq!(
+            v.check(&c, b"REGISTER", Some(&secret), 1001),
+            Verdict::NonceExpired
+        );
+    }
+
+    #[test]
+    fn ha1_column() {
+        let v = Verifier::new(Some(b"k"), 300);
+        let secret = Secret {
+            password: vec![],
+            ha1: Algorithm::Md5
+                .hash_hex(&[b"alice", b"example.com", b"pw"])
+                .into_bytes(),
+        };
+        let n = v.nonce(10);
+        let c = creds(&v, Algorithm::Md5, b"pw", &n, "00000001", 10);
+        assert_eq!(v.check(&c, b"REGISTER", Some(&secret), 10), Verdict::Ok);
+    }
+}
