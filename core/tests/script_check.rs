@@ -54,13 +54,13 @@ fn include_cycles_are_reported() {
 #[test]
 fn several_errors_are_collected() {
     let e = errors(
-        "listen=udp:127.0.0.1:5060\nloadmodule \"rr.so\"\nloadmodule \"nosuch.so\"\nfrobnicate=1\nrequest_route {\n  record_route();\n  append_hf(\"X: y\\r\\n\");\n  sl_send_reply(\"200\");\n  route(MISSING);\n  $ci = 1;\n}\n",
+        "listen=udp:127.0.0.1:5060\nloadmodule \"dialog.so\"\nloadmodule \"nosuch.so\"\nfrobnicate=1\nrequest_route {\n  dlg_manage();\n  append_hf(\"X: y\\r\\n\");\n  sl_send_reply(\"200\");\n  route(MISSING);\n  $ci = 1;\n}\n",
     );
     let want = [
-        "t.cfg:2:1: error: module `rr` is not supported by sipshard",
+        "t.cfg:2:1: error: module `dialog` is not supported by sipshard",
         "t.cfg:3:1: error: unknown module `nosuch` (from loadmodule \"nosuch.so\")",
         "t.cfg:4:1: error: unknown global parameter `frobnicate`",
-        "t.cfg:6:3: error: function `record_route` (module `rr`) is not supported by sipshard",
+        "t.cfg:6:3: error: function `dlg_manage` (module `dialog`) is not supported by sipshard",
         "t.cfg:7:3: error: function `append_hf` is in module `textops`, which is not loaded (add `loadmodule \"textops.so\"`)",
         "t.cfg:8:3: error: function `sl_send_reply` is in module `sl`, which is not loaded (add `loadmodule \"sl.so\"`)",
         "t.cfg:8:3: error: found 1 arguments to `sl_send_reply`, expected 2",
@@ -110,7 +110,7 @@ fn syntax_error_says_found_and_expected() {
 fn check_mode_collects_unsupported_features_once() {
     let r = check_str(
         "k.cfg",
-        "loadmodule \"rr.so\"\nloadmodule \"sl.so\"\nrequest_route {\n  record_route();\n  if (!record_route()) sl_reply_error();\n  $var(x) = $sht(a=>b);\n  loose_route();\n}\n",
+        "loadmodule \"dialog.so\"\nloadmodule \"sl.so\"\nrequest_route {\n  dlg_manage();\n  if (!dlg_manage()) sl_reply_error();\n  $var(x) = $sht(a=>b);\n  set_dlg_profile(\"p\");\n}\n",
         &[],
     );
     let names: Vec<_> = r
@@ -122,16 +122,16 @@ fn check_mode_collects_unsupported_features_once() {
     assert_eq!(
         names,
         vec![
-            (MigrationKind::Module, "rr", 1),
-            (MigrationKind::Function, "record_route", 2),
+            (MigrationKind::Module, "dialog", 1),
+            (MigrationKind::Function, "dlg_manage", 2),
             (MigrationKind::PseudoVariable, "$sht", 1),
-            (MigrationKind::Function, "loose_route", 1),
+            (MigrationKind::Function, "set_dlg_profile", 1),
         ]
     );
     assert_eq!(r.migration.items[1].first.line, 4);
     assert!(!r.is_clean());
     // The same config in run mode is rejected.
-    assert!(compile_str("k.cfg", "loadmodule \"rr.so\"\n", &[]).is_err());
+    assert!(compile_str("k.cfg", "loadmodule \"dialog.so\"\n", &[]).is_err());
 }
 
 #[test]

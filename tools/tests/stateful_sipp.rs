@@ -203,3 +203,203 @@ fn failure_route_fails_over_to_a_second_callee() {
     assert_eq!(r.failed, 0, "failed calls: {r:?}");
     assert_eq!(r.exit, 0, "sipp exit code: {r:?}");
 }
+
+/// Kamailio's default shape: CANCELs of known transactions are taken by
+/// the table before the script (`t_check_trans()`), in-dialog requests go
+/// by `loose_route()` (and get a header saying so), initial INVITEs are
+/// record-routed to `main` plus one branch per URI in `forks`.
+fn dialog_cfg(port: u16, main: &str, forks: &[String]) -> String {
+    let forks: String = forks
+        .iter()
+        .map(|u| format!("        append_branch(\"{u}\");\n"))
+        .collect();
+    format!(
+        r#"
+listen=udp:{HOST}:{port}
+shards=2
+debug=1
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "rr.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "maxfwd.so"
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{
+            t_relay();
+        }}
+        exit;
+    }}
+    if (has_totag()) {{
+        if (loose_route()) {{
+            append_hf("X-Loose-Routed: yes\r\n");
+            t_relay();
+            exit;
+        }}
+        if (is_method("ACK")) {{
+            exit;
+        }}
+        sl_send_reply("404", "Not here");
+        exit;
+    }}
+    if (is_method("INVITE")) {{
+        record_route();
+        $ru = "{main}";
+{forks}    }}
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+}}
+"#
+    )
+}
+
+/// A sipp UAS that stops after `calls` calls; its counts come back.
+fn uas_counted(
+    dir: &TestDir,
+    name: &str,
+    port: u16,
+    scenario_file: &str,
+    calls: u64,
+    extra: &[&str],
+) -> std::thread::JoinHandle<SippResult> {
+    let mut args: Vec<String> = [
+        "-sf",
+        &scenario(scenario_file),
+        "-i",
+        HOST,
+        "-p",
+        &port.to_string(),
+        "-m",
+        &calls.to_string(),
+        "-t",
+        "u1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let dir = TestDir(dir.0.clone());
+    let name = name.to_string();
+    let h = std::thread::spawn(move || {
+        let r = run_sipp(&dir, &name, &args, Duration::from_secs(90));
+        std::mem::forget(dir);
+        r
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    h
+}
+
+/// `record_route()` on the INVITE (`<sip:IP:PORT;lr;ftag=...>`, first
+/// header line, checked by both ends); the caller follows the route set,
+/// and its ACK and BYE reach the callee through `loose_route()` (the
+/// callee checks the header the proxy adds there and two Vias).
+#[test]
+fn ack_and_bye_follow_record_route_through_loose_route() {
+    if !have_sipp() {
+        return;
+    }
+    let _one = serial();
+    let dir = TestDir::new("stateful-rr");
+    let (proxy, callee) = (free_port(), free_port());
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &dialog_cfg(proxy, &format!("sip:service@{HOST}:{callee}"), &[]),
+    );
+    let mut server = Sipshard::start(&cfg, &[]);
+    let calls = 200;
+    let uas = uas_counted(&dir, "uas", callee, "uas_rr_dialog.xml", calls, &[]);
+    let r = uac(
+        &dir,
+        proxy,
+        "u1",
+        &["-sf", &scenario("uac_rr_dialog.xml")],
+        calls,
+        100,
+    );
+    let u = uas.join().unwrap();
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "uac: {r:?}");
+    assert_eq!(r.failed, 0, "uac: {r:?}");
+    assert_eq!(u.successful, calls, "uas: {u:?}");
+    assert_eq!(u.failed, 0, "uas: {u:?}");
+}
+
+/// CANCEL while ringing: the callee sees the CANCEL and answers 487; the
+/// caller gets 200 for its CANCEL and the 487 for its INVITE, and ACKs.
+#[test]
+fn cancel_while_ringing_gets_487_and_200() {
+    if !have_sipp() {
+        return;
+    }
+    let _one = serial();
+    let dir = TestDir::new("stateful-cancel");
+    let (proxy, callee) = (free_port(), free_port());
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &dialog_cfg(proxy, &format!("sip:service@{HOST}:{callee}"), &[]),
+    );
+    let mut server = Sipshard::start(&cfg, &[]);
+    let calls = 200;
+    let uas = uas_counted(&dir, "uas", callee, "uas_cancel.xml", calls, &[]);
+    let r = uac(
+        &dir,
+        proxy,
+        "u1",
+        &["-sf", &scenario("uac_cancel.xml")],
+        calls,
+        100,
+    );
+    let u = uas.join().unwrap();
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "uac: {r:?}");
+    assert_eq!(r.failed, 0, "uac: {r:?}");
+    assert_eq!(u.successful, calls, "uas: {u:?}");
+    assert_eq!(u.failed, 0, "uas: {u:?}");
+}
+
+/// Parallel forking: `append_branch()` adds a second branch; one callee
+/// rings and waits, the other answers 200. The 200 goes to the caller and
+/// the ringing callee gets a CANCEL (its scenario requires it).
+#[test]
+fn parallel_fork_first_200_wins_and_the_other_branch_is_cancelled() {
+    if !have_sipp() {
+        return;
+    }
+    let _one = serial();
+    let dir = TestDir::new("stateful-fork");
+    let (proxy, fast, slow) = (free_port(), free_port(), free_port());
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &dialog_cfg(
+            proxy,
+            &format!("sip:service@{HOST}:{fast}"),
+            &[format!("sip:service@{HOST}:{slow}")],
+        ),
+    );
+    let mut server = Sipshard::start(&cfg, &[]);
+    let calls = 100;
+    let slow_uas = uas_counted(&dir, "slow", slow, "uas_cancel.xml", calls, &[]);
+    let fast_uas = uas_counted(&dir, "fast", fast, "uas_rr_dialog.xml", calls, &[]);
+    let r = uac(
+        &dir,
+        proxy,
+        "u1",
+        &["-sf", &scenario("uac_rr_dialog.xml")],
+        calls,
+        50,
+    );
+    let f = fast_uas.join().unwrap();
+    let s = slow_uas.join().unwrap();
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "uac: {r:?}");
+    assert_eq!(r.failed, 0, "uac: {r:?}");
+    assert_eq!(f.successful, calls, "answering callee: {f:?}");
+    assert_eq!(s.successful, calls, "cancelled callee: {s:?}");
+    assert_eq!(s.failed, 0, "cancelled callee: {s:?}");
+}

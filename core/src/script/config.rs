@@ -345,6 +345,7 @@ fn modparam(
         ("sanity", "uri_checks") => settings.sanity_uri_checks = int(diags).unwrap_or(7) as u32,
         ("sl", "default_code") => settings.sl_default_code = int(diags).unwrap_or(500) as u16,
         ("sl", "default_reason") => settings.sl_default_reason = v.text(),
+        ("rr", "append_fromtag") => settings.rr_append_fromtag = int(diags).is_some_and(|i| i != 0),
         ("tm", "max_transactions") => {
             if let Some(i) = int(diags) {
                 if i <= 0 {

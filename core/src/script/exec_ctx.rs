@@ -43,6 +43,16 @@ pub struct MsgState {
     pub t_reply_code: Option<u16>,
     /// `t_on_failure("NAME")`: the failure route to arm.
     pub on_failure: Option<super::program::RouteId>,
+    /// `t_on_reply("NAME")`: the onreply route to arm.
+    pub on_reply: Option<super::program::RouteId>,
+    /// `t_on_branch("NAME")`: the branch route each new branch runs.
+    pub on_branch: Option<super::program::RouteId>,
+    /// `append_branch()`: more R-URIs for `t_relay()` (parallel forking).
+    pub branches: Vec<Vec<u8>>,
+    /// `$T_branch_idx` (branch and failure routes).
+    pub t_branch_idx: Option<u8>,
+    /// `record_route()` ran.
+    pub rr_added: bool,
 }
 
 /// A route run: the program, the message, and what the run changed.

@@ -192,6 +192,8 @@ pub struct ModSettings {
     pub user_agent_header: Option<String>,
     /// `loadmodule "tm.so"` and its modparams; None when not loaded.
     pub tm: Option<TmSettings>,
+    /// rr `append_fromtag` (module default 1): `;ftag=` in Record-Route.
+    pub rr_append_fromtag: bool,
 }
 
 /// Module `tm`'s parameters.
@@ -216,6 +218,7 @@ impl Default for ModSettings {
             server_header: Some("Server: sipshard".into()),
             user_agent_header: Some("User-Agent: sipshard".into()),
             tm: None,
+            rr_append_fromtag: true,
         }
     }
 }

@@ -121,7 +121,7 @@ pub fn find(name: &str) -> Option<(FnId, &'static FnSpec)> {
 /// Modules `loadmodule` accepts (some only carry parameters so far).
 pub const MODULES: &[&str] = &[
     "sl", "textops", "textopsx", "maxfwd", "xlog", "sanity", "pv", "siputils", "corex", "kex",
-    "ctl", "jsonrpcs", "tm",
+    "ctl", "jsonrpcs", "tm", "rr",
 ];
 
 /// Normalises `loadmodule` arguments: `"/usr/lib/x/modules/sl.so"` -> `sl`.
@@ -133,7 +133,6 @@ pub fn module_name(path: &str) -> &str {
 /// Kamailio modules sipshard does not provide (a migration item, not a typo).
 pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
     "tmx",
-    "rr",
     "usrloc",
     "registrar",
     "auth",
@@ -260,9 +259,6 @@ pub const KNOWN_KAMAILIO_FUNCTIONS: &[(&str, &str)] = &[
     ("t_precheck_trans", "tmx"),
     ("t_reply_callid", "tmx"),
     ("t_cancel_branches", "tmx"),
-    ("record_route", "rr"),
-    ("record_route_preset", "rr"),
-    ("loose_route", "rr"),
     ("add_rr_param", "rr"),
     ("check_route_param", "rr"),
     ("is_direction", "rr"),
@@ -359,7 +355,6 @@ pub const KNOWN_KAMAILIO_FUNCTIONS: &[(&str, &str)] = &[
     ("topos_register", "topos"),
     ("ws_handle_handshake", "websocket"),
     ("t_replicate", "tm"),
-    ("append_branch", "core"),
     ("revert_uri", "core"),
     ("force_send_socket", "core"),
     ("send", "core"),

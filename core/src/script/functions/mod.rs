@@ -6,6 +6,7 @@ pub mod core_fns;
 pub mod corex;
 pub mod kex;
 pub mod maxfwd;
+pub mod rr;
 pub mod sanity;
 pub mod siputils;
 pub mod sl;
@@ -29,4 +30,5 @@ pub const TABLES: &[&[FnSpec]] = &[
     corex::FNS,
     kex::FNS,
     tm::FNS,
+    rr::FNS,
 ];

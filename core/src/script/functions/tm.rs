@@ -21,6 +21,16 @@ use crate::transport::Transport;
 
 pub const FNS: &[FnSpec] = &[
     FnSpec {
+        name: "append_branch",
+        aliases: &[],
+        module: "core",
+        min_args: 0,
+        max_args: 1,
+        args: &[A::Str],
+        routes: rt::REQUEST | rt::FAILURE,
+        imp: append_branch,
+    },
+    FnSpec {
         name: "t_relay",
         aliases: &[],
         module: "tm",
@@ -104,6 +114,28 @@ pub const FNS: &[FnSpec] = &[
 
 fn t_relay(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
     x.t_relay(None, None)
+}
+
+/// `append_branch([uri])` (core): a branch for the next `t_relay()`, to
+/// `uri` or else to the current R-URI.
+fn append_branch(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let uri = match args.first() {
+        Some(a) => x.arg_str(a).into_owned(),
+        None => x.ruri().into_owned(),
+    };
+    if crate::sip::Uri::parse(&uri).is_err() {
+        x.log_err(&format!(
+            "append_branch: `{}` is not a URI",
+            String::from_utf8_lossy(&uri)
+        ));
+        return -1;
+    }
+    if x.st.branches.len() >= 11 {
+        x.log_err("append_branch: too many branches");
+        return -1;
+    }
+    x.st.branches.push(uri);
+    1
 }
 
 fn relay_to(x: &mut Exec<'_, '_>, args: &[CArg], proto: Transport) -> i32 {
@@ -228,8 +260,10 @@ impl Exec<'_, '_> {
     }
 
     /// `t_relay()`: statefully to `target` (host, port), else `$du`, else
-    /// the R-URI. An ACK is forwarded statelessly (it never has its own
-    /// transaction). Returns 1 when a branch started, -1 otherwise.
+    /// the R-URI, plus one branch per `append_branch()` URI (parallel
+    /// forking; the branches are consumed). An ACK is forwarded statelessly
+    /// (it never has its own transaction). Returns 1 when a branch started,
+    /// -1 otherwise.
     pub fn t_relay(
         &mut self,
         target: Option<(Cow<'_, str>, Option<u16>)>,
@@ -241,6 +275,28 @@ impl Exec<'_, '_> {
         if self.msg.method() == Method::Ack {
             return self.forward(target, force_proto);
         }
+        let extra = std::mem::take(&mut self.st.branches);
+        let mut rc = self.t_relay_branch(target, force_proto);
+        if extra.is_empty() {
+            return rc;
+        }
+        let (ruri, du) = (self.st.new_ruri.take(), self.st.du.take());
+        for uri in extra {
+            self.st.new_ruri = Some(uri);
+            if self.t_relay_branch(None, force_proto) == 1 {
+                rc = 1;
+            }
+        }
+        (self.st.new_ruri, self.st.du) = (ruri, du);
+        rc
+    }
+
+    /// One branch of `t_relay()` to `target`, else `$du`, else the R-URI.
+    fn t_relay_branch(
+        &mut self,
+        target: Option<(Cow<'_, str>, Option<u16>)>,
+        force_proto: Option<Transport>,
+    ) -> i32 {
         let Some((dst, local, proto)) = self.relay_target(target, force_proto, "t_relay") else {
             return -1;
         };
