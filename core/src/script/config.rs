@@ -363,6 +363,16 @@ fn modparam(
                 }
             }
         }
+        ("registrar" | "usrloc" | "auth" | "auth_db" | "db_text", _) => {
+            match crate::script::functions::registrar::modparam(&mut settings.reg, module, param, v) {
+                Ok(true) => {}
+                Ok(false) => diags.warning(
+                    pos,
+                    format!("modparam `{param}` of module `{module}` has no effect in sipshard"),
+                ),
+                Err(e) => diags.error(pos, e),
+            }
+        }
         _ => diags.warning(
             pos,
             format!("modparam `{param}` of module `{module}` has no effect in sipshard"),

@@ -194,6 +194,8 @@ pub struct ModSettings {
     pub tm: Option<TmSettings>,
     /// rr `append_fromtag` (module default 1): `;ftag=` in Record-Route.
     pub rr_append_fromtag: bool,
+    /// registrar, usrloc, auth, auth_db parameters and their tables.
+    pub reg: super::functions::registrar::RegSettings,
 }
 
 /// Module `tm`'s parameters.
@@ -219,6 +221,7 @@ impl Default for ModSettings {
             user_agent_header: Some("User-Agent: sipshard".into()),
             tm: None,
             rr_append_fromtag: true,
+            reg: Default::default(),
         }
     }
 }

@@ -121,7 +121,7 @@ pub fn find(name: &str) -> Option<(FnId, &'static FnSpec)> {
 /// Modules `loadmodule` accepts (some only carry parameters so far).
 pub const MODULES: &[&str] = &[
     "sl", "textops", "textopsx", "maxfwd", "xlog", "sanity", "pv", "siputils", "corex", "kex",
-    "ctl", "jsonrpcs", "tm", "rr",
+    "ctl", "jsonrpcs", "tm", "rr", "registrar", "usrloc", "auth", "auth_db", "db_text",
 ];
 
 /// Normalises `loadmodule` arguments: `"/usr/lib/x/modules/sl.so"` -> `sl`.
@@ -133,10 +133,6 @@ pub fn module_name(path: &str) -> &str {
 /// Kamailio modules sipshard does not provide (a migration item, not a typo).
 pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
     "tmx",
-    "usrloc",
-    "registrar",
-    "auth",
-    "auth_db",
     "auth_diameter",
     "acc",
     "acc_diameter",
@@ -149,7 +145,6 @@ pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
     "db_mysql",
     "db_postgres",
     "db_sqlite",
-    "db_text",
     "db_redis",
     "debugger",
     "dialog",
@@ -265,19 +260,7 @@ pub const KNOWN_KAMAILIO_FUNCTIONS: &[(&str, &str)] = &[
     ("remove_record_route", "rr"),
     ("record_route_advertised_address", "rr"),
     ("loose_route_preloaded", "rr"),
-    ("save", "registrar"),
-    ("lookup", "registrar"),
-    ("registered", "registrar"),
-    ("unregister", "registrar"),
     ("lookup_branches", "registrar"),
-    ("auth_check", "auth_db"),
-    ("www_authorize", "auth_db"),
-    ("proxy_authorize", "auth_db"),
-    ("auth_challenge", "auth"),
-    ("www_challenge", "auth"),
-    ("proxy_challenge", "auth"),
-    ("consume_credentials", "auth"),
-    ("has_credentials", "auth"),
     ("pv_auth_check", "auth"),
     ("allow_source_address", "permissions"),
     ("allow_trusted", "permissions"),

@@ -2,10 +2,13 @@
 //! core). Each file exports `FNS`, its rows of the function table; see
 //! [`super::registry`].
 
+pub mod auth;
+pub mod auth_db;
 pub mod core_fns;
 pub mod corex;
 pub mod kex;
 pub mod maxfwd;
+pub mod registrar;
 pub mod rr;
 pub mod sanity;
 pub mod siputils;
@@ -31,4 +34,7 @@ pub const TABLES: &[&[FnSpec]] = &[
     kex::FNS,
     tm::FNS,
     rr::FNS,
+    registrar::FNS,
+    auth::FNS,
+    auth_db::FNS,
 ];

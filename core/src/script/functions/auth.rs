@@ -1,0 +1,225 @@
+//! Module `auth`: digest challenges (`www_challenge`, `proxy_challenge`,
+//! `auth_challenge`), `consume_credentials`, `has_credentials`, and the
+//! verification `auth_db` runs (see `auth_db.rs`), over [`crate::auth`].
+
+use std::cell::Cell;
+
+use crate::auth::{self, Algorithm, Credentials, Verdict, Verifier};
+use crate::script::exec_ctx::Exec;
+use crate::script::program::CArg;
+use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
+use crate::sip::Method;
+
+pub const FNS: &[FnSpec] = &[
+    FnSpec {
+        name: "www_challenge",
+        aliases: &[],
+        module: "auth",
+        min_args: 2,
+        max_args: 3,
+        args: &[A::Str, A::Int, A::Str],
+        routes: rt::REQUEST,
+        imp: www_challenge,
+    },
+    FnSpec {
+        name: "proxy_challenge",
+        aliases: &[],
+        module: "auth",
+        min_args: 2,
+        max_args: 3,
+        args: &[A::Str, A::Int, A::Str],
+        routes: rt::REQUEST,
+        imp: proxy_challenge,
+    },
+    FnSpec {
+        name: "auth_challenge",
+        aliases: &[],
+        module: "auth",
+        min_args: 2,
+        max_args: 3,
+        args: &[A::Str, A::Int, A::Str],
+        routes: rt::REQUEST,
+        imp: auth_challenge,
+    },
+    FnSpec {
+        name: "consume_credentials",
+        aliases: &[],
+        module: "auth",
+        min_args: 0,
+        max_args: 0,
+        args: &[],
+        routes: rt::REQUEST,
+        imp: consume_credentials,
+    },
+    FnSpec {
+        name: "has_credentials",
+        aliases: &[],
+        module: "auth",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Str],
+        routes: rt::REQUEST,
+        imp: has_credentials,
+    },
+];
+
+thread_local! {
+    /// The message whose credentials named an expired nonce: its next
+    /// challenge says `stale=true` (Kamailio keeps this in the message).
+    static STALE: Cell<usize> = const { Cell::new(0) };
+}
+
+fn msg_key(x: &Exec<'_, '_>) -> usize {
+    x.msg as *const _ as usize ^ x.msg.as_bytes().as_ptr() as usize
+}
+
+/// The process verifier with the configured secret and lifetime.
+pub fn verifier(x: &Exec<'_, '_>) -> &'static Verifier {
+    let s = &x.prog.settings.reg;
+    Verifier::global(s.secret.as_deref().map(str::as_bytes), s.nonce_expire)
+}
+
+/// The realm argument, or (empty) the To host for REGISTER, else the
+/// From host, as Kamailio.
+pub fn realm_of(x: &Exec<'_, '_>, arg: &CArg) -> String {
+    let r = x.arg_str(arg);
+    if !r.is_empty() {
+        return String::from_utf8_lossy(&r).into_owned();
+    }
+    let na = if x.msg.method() == Method::Register {
+        x.msg.to()
+    } else {
+        x.msg.from()
+    };
+    na.and_then(|n| n.parsed_uri().ok())
+        .map(|u| String::from_utf8_lossy(u.host).into_owned())
+        .unwrap_or_default()
+}
+
+fn header_name(proxy: bool) -> &'static [u8] {
+    if proxy {
+        b"Proxy-Authorization"
+    } else {
+        b"Authorization"
+    }
+}
+
+/// The credentials of `realm` in the request's (Proxy-)Authorization.
+pub fn find_credentials(x: &Exec<'_, '_>, realm: &str, proxy: bool) -> Option<Credentials> {
+    x.msg
+        .headers_named(header_name(proxy))
+        .filter_map(|h| auth::parse_credentials(h.value))
+        .find(|c| c.realm == realm.as_bytes())
+}
+
+/// Verifies the request's credentials for `realm` against the subscriber
+/// table: Kamailio's return codes (1 ok, -1 error, -2 wrong password, -3
+/// unknown user, -4 nonce expired, -5 no credentials, -6 nonce reused).
+pub fn authorize(x: &mut Exec<'_, '_>, realm: &str, proxy: bool) -> i32 {
+    let Some(c) = find_credentials(x, realm, proxy) else {
+        return Verdict::NoCredentials.code();
+    };
+    let s = &x.prog.settings.reg;
+    let subs = match s.subscribers() {
+        Ok(d) => d,
+        Err(e) => {
+            let e = e.to_string();
+            x.log_err(&format!("authorize: subscriber table: {e}"));
+            return -1;
+        }
+    };
+    let domain = s.auth_use_domain.then_some(realm.as_bytes());
+    let secret = subs.get(&c.username, domain);
+    let v = verifier(x).check(
+        &c,
+        x.msg.method_bytes(),
+        secret.as_ref(),
+        crate::usrloc::now(),
+    );
+    if v == Verdict::NonceExpired {
+        let k = msg_key(x);
+        STALE.with(|s| s.set(k));
+    }
+    v.code()
+}
+
+/// Sends the 401/407 challenge. `flags`: 1 qop=auth, 16 stale=true.
+fn challenge(x: &mut Exec<'_, '_>, args: &[CArg], proxy: bool) -> i32 {
+    let realm = realm_of(x, &args[0]);
+    let flags = x.arg_int(&args[1]).unwrap_or(0);
+    let s = &x.prog.settings.reg;
+    let qop = flags & 1 != 0 || s.qop;
+    let k = msg_key(x);
+    let stale = flags & 16 != 0 || STALE.with(|c| c.replace(0) == k);
+    let algs: Vec<Option<Algorithm>> = match args.get(2) {
+        Some(a) => {
+            let list = String::from_utf8_lossy(&x.arg_str(a)).into_owned();
+            let v: Vec<Option<Algorithm>> = list
+                .split(',')
+                .filter_map(|t| Algorithm::from_token(t.trim().as_bytes()))
+                .map(Some)
+                .collect();
+            if v.is_empty() {
+                x.log_err(&format!("challenge: no supported algorithm in `{list}`"));
+                return -1;
+            }
+            v
+        }
+        None => vec![s.algorithm.filter(|a| *a != Algorithm::Md5)],
+    };
+    let v = verifier(x);
+    let nonce = v.nonce(crate::usrloc::now());
+    let mut h = String::new();
+    for a in algs {
+        h.push_str(&auth::challenge_header(
+            proxy, &realm, &nonce, a, qop, stale,
+        ));
+    }
+    let (code, reason) = if proxy {
+        (407, "Proxy Authentication Required")
+    } else {
+        (401, "Unauthorized")
+    };
+    super::registrar::reply_with(x, code, reason, &h)
+}
+
+fn www_challenge(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    challenge(x, args, false)
+}
+
+fn proxy_challenge(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    challenge(x, args, true)
+}
+
+/// 401 for REGISTER, 407 otherwise.
+fn auth_challenge(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let proxy = x.msg.method() != Method::Register;
+    challenge(x, args, proxy)
+}
+
+/// Removes the credentials headers before relaying.
+fn consume_credentials(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
+    let msg = x.msg;
+    let mut n = 0;
+    for name in [&b"Authorization"[..], b"Proxy-Authorization"] {
+        for h in msg.headers_named(name) {
+            x.st.edits.remove_header(&h);
+            n += 1;
+        }
+    }
+    if n > 0 {
+        1
+    } else {
+        -1
+    }
+}
+
+/// 1 when the request carries credentials for `realm`.
+fn has_credentials(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let realm = realm_of(x, &args[0]);
+    if find_credentials(x, &realm, false).is_some() || find_credentials(x, &realm, true).is_some() {
+        1
+    } else {
+        -1
+    }
+}

@@ -1,0 +1,450 @@
+//! Modules `registrar` and `usrloc` (and the `db_text` storage they name):
+//! `save`, `lookup`, `registered`, `unregister` over the process-wide
+//! location table of [`crate::usrloc`], with the binding rules of
+//! [`crate::registrar`]. Also holds the settings of `auth` / `auth_db`
+//! (see `auth.rs`), since they share the storage.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::auth::Algorithm;
+use crate::registrar::{self, ContactIn, Params, Request};
+use crate::script::ast::ParamValue;
+use crate::script::exec_ctx::Exec;
+use crate::script::program::CArg;
+use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
+use crate::usrloc::{self, Binding, LocOptions, LocationStore, SubscriberDb};
+
+pub const FNS: &[FnSpec] = &[
+    FnSpec {
+        name: "save",
+        aliases: &[],
+        module: "registrar",
+        min_args: 1,
+        max_args: 3,
+        args: &[A::Str, A::Int, A::Str],
+        routes: rt::REQUEST | rt::FAILURE | rt::ONREPLY,
+        imp: save,
+    },
+    FnSpec {
+        name: "lookup",
+        aliases: &[],
+        module: "registrar",
+        min_args: 1,
+        max_args: 2,
+        args: &[A::Str, A::Str],
+        routes: rt::REQUEST | rt::FAILURE,
+        imp: lookup,
+    },
+    FnSpec {
+        name: "registered",
+        aliases: &[],
+        module: "registrar",
+        min_args: 1,
+        max_args: 2,
+        args: &[A::Str, A::Str],
+        routes: rt::REQUEST | rt::FAILURE,
+        imp: registered,
+    },
+    FnSpec {
+        name: "unregister",
+        aliases: &[],
+        module: "registrar",
+        min_args: 2,
+        max_args: 3,
+        args: &[A::Str, A::Str, A::Str],
+        routes: rt::ANY,
+        imp: unregister,
+    },
+];
+
+/// Parameters of registrar, usrloc, auth and auth_db, and the tables they
+/// name (opened on first use, shared by every shard).
+#[derive(Debug, Clone)]
+pub struct RegSettings {
+    pub params: Params,
+    /// usrloc `use_domain`: AOR is `user@domain` rather than `user`.
+    pub use_domain: bool,
+    /// usrloc `db_url` (None: the embedded default).
+    pub ul_db_url: Option<String>,
+    pub ul_opts: LocOptions,
+    /// auth_db `db_url`.
+    pub auth_db_url: Option<String>,
+    /// auth_db `use_domain`: the subscriber's domain must be the realm.
+    pub auth_use_domain: bool,
+    /// auth `secret`.
+    pub secret: Option<String>,
+    /// auth `nonce_expire` (s).
+    pub nonce_expire: u32,
+    /// auth `algorithm`.
+    pub algorithm: Option<Algorithm>,
+    /// auth `qop` = "auth": challenges always offer qop=auth.
+    pub qop: bool,
+    pub store: OnceLock<Result<Arc<LocationStore>, String>>,
+    pub subs: OnceLock<Result<Arc<SubscriberDb>, String>>,
+}
+
+impl Default for RegSettings {
+    fn default() -> Self {
+        RegSettings {
+            params: Params::default(),
+            use_domain: false,
+            ul_db_url: None,
+            ul_opts: LocOptions::default(),
+            auth_db_url: None,
+            auth_use_domain: false,
+            secret: None,
+            nonce_expire: 300,
+            algorithm: None,
+            qop: false,
+            store: OnceLock::new(),
+            subs: OnceLock::new(),
+        }
+    }
+}
+
+impl RegSettings {
+    /// The location table (opened on first call).
+    pub fn location(&self) -> Result<&Arc<LocationStore>, &str> {
+        self.store
+            .get_or_init(|| {
+                let dir = usrloc::db_dir(self.ul_db_url.as_deref())?;
+                usrloc::location(&dir, self.ul_opts)
+            })
+            .as_ref()
+            .map_err(|e| e.as_str())
+    }
+
+    /// The subscriber table (opened on first call).
+    pub fn subscribers(&self) -> Result<&Arc<SubscriberDb>, &str> {
+        self.subs
+            .get_or_init(|| {
+                let dir = usrloc::db_dir(self.auth_db_url.as_deref())?;
+                usrloc::subscribers(&dir)
+            })
+            .as_ref()
+            .map_err(|e| e.as_str())
+    }
+}
+
+/// Applies a modparam of registrar / usrloc / auth / auth_db / db_text.
+/// Err: a message for a bad value; Ok(false): the parameter has no effect.
+pub fn modparam(
+    s: &mut RegSettings,
+    module: &str,
+    param: &str,
+    v: &ParamValue,
+) -> Result<bool, String> {
+    let int = || {
+        v.as_int()
+            .ok_or_else(|| format!("modparam {module} {param}: `{}` is not a number", v.text()))
+    };
+    let yes = || -> Result<bool, String> {
+        match v.text().to_ascii_lowercase().as_str() {
+            "yes" | "on" | "true" => Ok(true),
+            "no" | "off" | "false" => Ok(false),
+            _ => int().map(|i| i != 0),
+        }
+    };
+    let u32v = || int().map(|i| i.clamp(0, u32::MAX as i64) as u32);
+    match (module, param) {
+        ("registrar", "default_expires") => s.params.default_expires = u32v()?,
+        ("registrar", "min_expires") => s.params.min_expires = u32v()?,
+        ("registrar", "min_expires_mode") => s.params.min_expires_mode = u32v()?,
+        ("registrar", "max_expires") => s.params.max_expires = u32v()?,
+        ("registrar", "max_contacts") => s.params.max_contacts = u32v()? as usize,
+        ("registrar", "append_branches") => s.params.append_branches = yes()?,
+        ("registrar", "use_path") => s.params.use_path = yes()?,
+        ("registrar", "case_sensitive") => s.params.case_sensitive = yes()?,
+        ("registrar", "default_q") => s.params.default_q = int()?.clamp(-1, 1000) as i32,
+        ("usrloc", "db_url") => {
+            usrloc::db_dir(Some(&v.text()))?;
+            s.ul_db_url = Some(v.text())
+        }
+        ("usrloc", "db_mode") => s.ul_opts.db_mode = u32v()?,
+        ("usrloc", "timer_interval") => s.ul_opts.timer_interval = u32v()?.max(1),
+        ("usrloc", "use_domain") => s.use_domain = yes()?,
+        ("auth_db", "db_url") => {
+            usrloc::db_dir(Some(&v.text()))?;
+            s.auth_db_url = Some(v.text())
+        }
+        ("auth_db", "use_domain") => s.auth_use_domain = yes()?,
+        ("auth_db", "calculate_ha1") | ("auth_db", "password_column") => {}
+        ("auth", "secret") => s.secret = Some(v.text()),
+        ("auth", "nonce_expire") => s.nonce_expire = u32v()?.max(1),
+        ("auth", "algorithm") => {
+            s.algorithm = Some(Algorithm::from_token(v.text().as_bytes()).ok_or_else(|| {
+                format!(
+                    "auth algorithm `{}` is not supported (MD5, SHA-256)",
+                    v.text()
+                )
+            })?)
+        }
+        ("auth", "qop") => {
+            let t = v.text();
+            s.qop = match t.as_str() {
+                "" => false,
+                "auth" => true,
+                _ => {
+                    return Err(format!(
+                        "auth qop `{t}` is not supported (\"\" or \"auth\")"
+                    ))
+                }
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The AOR key of a URI: `user` (or `user@host` with `use_domain`),
+/// lower-cased unless `case_sensitive`.
+pub fn aor_of(x: &Exec<'_, '_>, uri: &[u8]) -> Option<String> {
+    let u = crate::sip::Uri::parse(uri).ok()?;
+    let s = &x.prog.settings.reg;
+    let user = u.user_unescaped()?;
+    let mut aor = String::from_utf8_lossy(&user).into_owned();
+    if s.use_domain {
+        aor.push('@');
+        aor.push_str(&String::from_utf8_lossy(u.host));
+    }
+    if !s.params.case_sensitive {
+        aor.make_ascii_lowercase();
+    }
+    Some(aor)
+}
+
+fn store<'p>(x: &mut Exec<'p, '_>, what: &str) -> Option<&'p Arc<LocationStore>> {
+    match x.prog.settings.reg.location() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            x.log_err(&format!("{what}: location table: {e}"));
+            None
+        }
+    }
+}
+
+/// Sends a local reply with extra header lines.
+pub fn reply_with(x: &mut Exec<'_, '_>, code: u16, reason: &str, headers: &str) -> i32 {
+    let mark = x.st.reply_headers.len();
+    x.st.reply_headers.extend_from_slice(headers.as_bytes());
+    let r = x.send_reply(code, reason.as_bytes());
+    x.st.reply_headers.truncate(mark);
+    r
+}
+
+fn str_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Reads what the REGISTER asks for; Err is a 400's detail.
+fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
+    let msg = x.msg;
+    let mut r = Request {
+        star: msg.contact_is_star(),
+        callid: msg.call_id().map(str_of).unwrap_or_default(),
+        cseq: msg.cseq().map(|c| c.number).unwrap_or(0),
+        user_agent: msg
+            .header_named(b"User-Agent")
+            .map(|h| str_of(h.value))
+            .unwrap_or_default(),
+        socket: Some(format!(
+            "{}:{}:{}",
+            x.inb.proto.to_string().to_ascii_lowercase(),
+            x.inb.local.ip(),
+            x.inb.local.port()
+        )),
+        ..Default::default()
+    };
+    r.expires = match msg.expires() {
+        None => None,
+        Some(Ok(e)) => Some(e),
+        Some(Err(_)) => return Err("Invalid expires value"),
+    };
+    if !r.star {
+        for c in msg.contacts() {
+            let c = c.map_err(|_| "Bad Contact")?;
+            let expires = match c.param(b"expires") {
+                None => None,
+                Some(v) => Some(
+                    v.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+                        .map(|e| e.min(u32::MAX as u64) as u32)
+                        .ok_or("Invalid expires value")?,
+                ),
+            };
+            let q = match c.param(b"q") {
+                None => None,
+                Some(v) => match v.and_then(registrar::parse_q) {
+                    Some(q) if q >= 0 => Some(q),
+                    _ => return Err("Invalid q value"),
+                },
+            };
+            r.contacts.push(ContactIn {
+                uri: str_of(c.uri),
+                expires,
+                q,
+                instance: c.param(b"+sip.instance").flatten().map(str_of),
+                reg_id: c
+                    .param(b"reg-id")
+                    .flatten()
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
+            });
+        }
+    }
+    if x.prog.settings.reg.params.use_path {
+        let p: Vec<String> = msg.values_named(b"Path").map(str_of).collect();
+        if !p.is_empty() {
+            r.path = Some(p.join(","));
+        }
+    }
+    Ok(r)
+}
+
+/// `save(table[, flags[, uri]])`: updates the bindings of the To URI's AOR
+/// and replies (200 listing every binding, or the error).
+fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    if x.msg.is_response() {
+        return -1;
+    }
+    let flags = args.get(1).and_then(|a| x.arg_int(a)).unwrap_or(0) as u32;
+    let uri = match args.get(2) {
+        Some(a) => x.arg_str(a).into_owned(),
+        None => x.msg.to().map(|t| t.uri.to_vec()).unwrap_or_default(),
+    };
+    let no_reply = flags & 0x02 != 0;
+    let fail =
+        |x: &mut Exec<'_, '_>, code: u16, reason: &str, detail: &str, extra: &str, rc: i32| {
+            if !no_reply {
+                reply_with(
+                    x,
+                    code,
+                    reason,
+                    &format!("{extra}P-Registrar-Error: {detail}\r\n"),
+                );
+            }
+            rc
+        };
+    let Some(aor) = aor_of(x, &uri) else {
+        return fail(x, 400, "Bad Request", "Bad AOR", "", -1);
+    };
+    let req = match read_request(x) {
+        Ok(r) => r,
+        Err(d) => return fail(x, 400, "Bad Request", d, "", -1),
+    };
+    let Some(st) = store(x, "save") else {
+        return fail(
+            x,
+            500,
+            "Server Internal Error",
+            "Error while accessing location database",
+            "",
+            -1,
+        );
+    };
+    let now = usrloc::now();
+    let current: Vec<Binding> = st
+        .get(&aor)
+        .map(|v| v.iter().filter(|b| b.expires > now).cloned().collect())
+        .unwrap_or_default();
+    let params = &x.prog.settings.reg.params;
+    match registrar::update(&current, &req, params, flags, now, || st.ruid(now)) {
+        Err(r) => fail(x, r.code, r.reason, r.detail, &r.extra, r.rc),
+        Ok(o) => {
+            st.apply(&aor, o.ops);
+            if !no_reply {
+                let mut h = registrar::contact_header(&o.bindings, now);
+                if let Some(p) = &req.path {
+                    h.push_str(&format!("Path: {p}\r\n"));
+                }
+                reply_with(x, 200, "OK", &h);
+            }
+            o.code
+        }
+    }
+}
+
+fn target_aor(x: &mut Exec<'_, '_>, args: &[CArg], at: usize) -> Option<String> {
+    let uri = match args.get(at) {
+        Some(a) => x.arg_str(a).into_owned(),
+        None => x.ruri().into_owned(),
+    };
+    aor_of(x, &uri)
+}
+
+/// `lookup(table[, uri])`: the R-URI becomes the preferred contact
+/// (highest q, then most recent); `$du` its `received` or first Path hop.
+/// 1 found, -1 no binding.
+fn lookup(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let Some(aor) = target_aor(x, args, 1) else {
+        return -1;
+    };
+    let Some(st) = store(x, "lookup") else {
+        return -3;
+    };
+    let Some(all) = st.get(&aor) else { return -1 };
+    let now = usrloc::now();
+    let best = registrar::by_preference(&all, now);
+    let Some(b) = best.first() else { return -1 };
+    x.st.new_ruri = Some(b.contact.as_bytes().to_vec());
+    if let Some(p) = &b.path {
+        let mut first = None;
+        for hop in p.split(',') {
+            let hop = hop.trim();
+            first.get_or_insert(hop);
+            let line = format!("Route: {hop}\r\n");
+            let msg = x.msg;
+            x.st.edits.add_header_first(msg, line.as_bytes());
+        }
+        if let Some(f) = first {
+            let f = f.trim_start_matches('<').trim_end_matches('>');
+            let f = f.split('>').next().unwrap_or(f);
+            x.st.du = Some(f.as_bytes().to_vec());
+        }
+    } else if let Some(r) = &b.received {
+        x.st.du = Some(r.as_bytes().to_vec());
+    }
+    if x.prog.settings.reg.params.append_branches {
+        for o in &best[1..] {
+            x.st.branches.push(o.contact.as_bytes().to_vec());
+        }
+    }
+    1
+}
+
+/// `registered(table[, uri])`: 1 when the AOR has a binding.
+fn registered(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let Some(aor) = target_aor(x, args, 1) else {
+        return -1;
+    };
+    let Some(st) = store(x, "registered") else {
+        return -1;
+    };
+    let now = usrloc::now();
+    match st.get(&aor) {
+        Some(v) if v.iter().any(|b| b.expires > now) => 1,
+        _ => -1,
+    }
+}
+
+/// `unregister(table, uri[, ruid])`: removes the AOR's bindings (or the
+/// one with that ruid).
+fn unregister(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let uri = x.arg_str(&args[1]).into_owned();
+    let Some(aor) = aor_of(x, &uri) else {
+        return -1;
+    };
+    let Some(st) = store(x, "unregister") else {
+        return -1;
+    };
+    let Some(cur) = st.get(&aor) else { return -1 };
+    match args.get(2) {
+        None => st.remove_aor(&aor),
+        Some(a) => {
+            let ruid = x.arg_str(a).into_owned();
+            let Some(b) = cur.iter().find(|b| b.ruid.as_bytes() == ruid) else {
+                return -1;
+            };
+            st.apply(&aor, vec![registrar::Op::Remove(b.contact.clone())]);
+        }
+    }
+    1
+}
