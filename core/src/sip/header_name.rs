@@ -84,61 +84,187 @@ const OTHER_COMPACT: &[(&str, u8)] = &[
     ("Identity", b'y'),
 ];
 
+/// A known full name prepared for a case-insensitive compare without a
+/// per-byte loop: the name's bytes as up to three little-endian words
+/// (see [`words`]), lowercased, and masks with 0x20 on the letters. A wire
+/// name `n` of the same length matches when `words(n)[i] | mask[i] ==
+/// lower[i]` for each word: on a letter only the case bit may differ,
+/// every other byte must be equal.
+struct Key {
+    lower: [u64; 3],
+    mask: [u64; 3],
+    name: HeaderName,
+}
+
+/// The word layout shared by [`words`] and [`key`]: for a name of length
+/// `len` (2..=24), `(word size, offset of the second word)`; the first word
+/// is at 0 and a third, at 8, exists only when `len > 16`. The words
+/// overlap when the length is not a multiple of the size, and together
+/// cover every byte.
+const fn layout(len: usize) -> (usize, usize) {
+    let k = if len >= 8 {
+        8
+    } else if len >= 4 {
+        4
+    } else {
+        2
+    };
+    (k, len - k)
+}
+
+/// The words of a wire name of length 2..=24 (see [`layout`]).
+#[inline(always)]
+fn words(s: &[u8]) -> [u64; 3] {
+    let len = s.len();
+    if len >= 8 {
+        let w8 = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+        let third = if len > 16 { w8(8) } else { 0 };
+        [w8(0), w8(len - 8), third]
+    } else if len >= 4 {
+        let w4 = |at: usize| {
+            u64::from(u32::from_le_bytes(
+                s[at..at + 4].try_into().unwrap_or([0; 4]),
+            ))
+        };
+        [w4(0), w4(len - 4), 0]
+    } else {
+        let w2 = |at: usize| {
+            u64::from(u16::from_le_bytes(
+                s[at..at + 2].try_into().unwrap_or([0; 2]),
+            ))
+        };
+        [w2(0), w2(len - 2), 0]
+    }
+}
+
+/// One word of `s` at `at`, `k` bytes, lowercased or as the letter mask.
+const fn const_word(s: &[u8], at: usize, k: usize, mask: bool) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < k {
+        let b = s[at + i];
+        let x = if mask {
+            if b.is_ascii_alphabetic() {
+                0x20
+            } else {
+                0
+            }
+        } else {
+            b.to_ascii_lowercase()
+        };
+        v |= (x as u64) << (8 * i);
+        i += 1;
+    }
+    v
+}
+
+const fn key(full: &str, name: HeaderName) -> Key {
+    let s = full.as_bytes();
+    let (k, second) = layout(s.len());
+    let mut lower = [
+        const_word(s, 0, k, false),
+        const_word(s, second, k, false),
+        0,
+    ];
+    let mut mask = [const_word(s, 0, k, true), const_word(s, second, k, true), 0];
+    if s.len() > 16 {
+        lower[2] = const_word(s, 8, 8, false);
+        mask[2] = const_word(s, 8, 8, true);
+    }
+    Key { lower, mask, name }
+}
+
+use HeaderName as N;
+const LEN_2: &[Key] = &[key("To", N::To)];
+const LEN_3: &[Key] = &[key("Via", N::Via)];
+const LEN_4: &[Key] = &[
+    key("From", N::From),
+    key("CSeq", N::CSeq),
+    key("Path", N::Path),
+];
+const LEN_5: &[Key] = &[
+    key("Route", N::Route),
+    key("Allow", N::Allow),
+    key("Event", N::Event),
+];
+const LEN_6: &[Key] = &[key("Server", N::Server), key("Accept", N::Accept)];
+const LEN_7: &[Key] = &[
+    key("Call-ID", N::CallId),
+    key("Contact", N::Contact),
+    key("Expires", N::Expires),
+    key("Require", N::Require),
+    key("Subject", N::Subject),
+];
+const LEN_9: &[Key] = &[key("Supported", N::Supported)];
+const LEN_10: &[Key] = &[key("User-Agent", N::UserAgent)];
+const LEN_11: &[Key] = &[key("Unsupported", N::Unsupported)];
+const LEN_12: &[Key] = &[
+    key("Max-Forwards", N::MaxForwards),
+    key("Content-Type", N::ContentType),
+    key("Record-Route", N::RecordRoute),
+];
+const LEN_13: &[Key] = &[
+    key("Authorization", N::Authorization),
+    key("Proxy-Require", N::ProxyRequire),
+];
+const LEN_14: &[Key] = &[key("Content-Length", N::ContentLength)];
+const LEN_16: &[Key] = &[
+    key("Content-Encoding", N::ContentEncoding),
+    key("WWW-Authenticate", N::WwwAuthenticate),
+];
+const LEN_18: &[Key] = &[key("Proxy-Authenticate", N::ProxyAuthenticate)];
+const LEN_19: &[Key] = &[key("Proxy-Authorization", N::ProxyAuthorization)];
+
 impl HeaderName {
     /// Classifies a header name as written on the wire (any case, full or
     /// compact form).
     pub fn from_bytes(name: &[u8]) -> HeaderName {
-        if name.len() == 1 {
-            let c = name[0].to_ascii_lowercase();
-            return KNOWN
-                .iter()
-                .find(|(_, compact, _)| *compact == Some(c))
-                .map_or(HeaderName::Other, |k| k.2);
-        }
-        // Dispatch on length, so at most five names are compared.
         use HeaderName as H;
-        let candidates: &[(&str, HeaderName)] = match name.len() {
-            2 => &[("To", H::To)],
-            3 => &[("Via", H::Via)],
-            4 => &[("From", H::From), ("CSeq", H::CSeq), ("Path", H::Path)],
-            5 => &[
-                ("Route", H::Route),
-                ("Allow", H::Allow),
-                ("Event", H::Event),
-            ],
-            6 => &[("Server", H::Server), ("Accept", H::Accept)],
-            7 => &[
-                ("Call-ID", H::CallId),
-                ("Contact", H::Contact),
-                ("Expires", H::Expires),
-                ("Require", H::Require),
-                ("Subject", H::Subject),
-            ],
-            9 => &[("Supported", H::Supported)],
-            10 => &[("User-Agent", H::UserAgent)],
-            11 => &[("Unsupported", H::Unsupported)],
-            12 => &[
-                ("Max-Forwards", H::MaxForwards),
-                ("Content-Type", H::ContentType),
-                ("Record-Route", H::RecordRoute),
-            ],
-            13 => &[
-                ("Authorization", H::Authorization),
-                ("Proxy-Require", H::ProxyRequire),
-            ],
-            14 => &[("Content-Length", H::ContentLength)],
-            16 => &[
-                ("Content-Encoding", H::ContentEncoding),
-                ("WWW-Authenticate", H::WwwAuthenticate),
-            ],
-            18 => &[("Proxy-Authenticate", H::ProxyAuthenticate)],
-            19 => &[("Proxy-Authorization", H::ProxyAuthorization)],
-            _ => &[],
+        if name.len() == 1 {
+            return match name[0].to_ascii_lowercase() {
+                b'v' => H::Via,
+                b'f' => H::From,
+                b't' => H::To,
+                b'i' => H::CallId,
+                b'm' => H::Contact,
+                b'l' => H::ContentLength,
+                b'c' => H::ContentType,
+                b'e' => H::ContentEncoding,
+                b'k' => H::Supported,
+                b'o' => H::Event,
+                b's' => H::Subject,
+                _ => H::Other,
+            };
+        }
+        // Dispatch on length, so at most five names are compared, each
+        // with a few masked word compares (see `Key`).
+        let candidates: &[Key] = match name.len() {
+            2 => LEN_2,
+            3 => LEN_3,
+            4 => LEN_4,
+            5 => LEN_5,
+            6 => LEN_6,
+            7 => LEN_7,
+            9 => LEN_9,
+            10 => LEN_10,
+            11 => LEN_11,
+            12 => LEN_12,
+            13 => LEN_13,
+            14 => LEN_14,
+            16 => LEN_16,
+            18 => LEN_18,
+            19 => LEN_19,
+            _ => return H::Other,
         };
+        let w = words(name);
         candidates
             .iter()
-            .find(|(full, _)| eq_ic(full.as_bytes(), name))
-            .map_or(HeaderName::Other, |k| k.1)
+            .find(|k| {
+                (w[0] | k.mask[0]) == k.lower[0]
+                    && (w[1] | k.mask[1]) == k.lower[1]
+                    && (w[2] | k.mask[2]) == k.lower[2]
+            })
+            .map_or(H::Other, |k| k.name)
     }
 
     /// Canonical spelling (`Call-ID`, `CSeq`, ...); `""` for `Other`.
@@ -201,6 +327,39 @@ mod tests {
             assert_eq!(HeaderName::from_bytes(upper.as_bytes()), *h, "{full}");
         }
         assert_eq!(HeaderName::from_bytes(b"X-Call-ID"), HeaderName::Other);
+    }
+
+    /// The word compare agrees with a byte-wise case-insensitive compare,
+    /// for every known name with each byte changed to every value.
+    #[test]
+    fn word_compare_agrees_with_eq_ic() {
+        let reference = |name: &[u8]| -> HeaderName {
+            if name.len() == 1 {
+                let c = name[0].to_ascii_lowercase();
+                return KNOWN
+                    .iter()
+                    .find(|(_, compact, _)| *compact == Some(c))
+                    .map_or(HeaderName::Other, |k| k.2);
+            }
+            KNOWN
+                .iter()
+                .find(|(full, _, _)| eq_ic(full.as_bytes(), name))
+                .map_or(HeaderName::Other, |k| k.2)
+        };
+        for (full, _, _) in KNOWN {
+            let mut n = full.as_bytes().to_vec();
+            for i in 0..n.len() {
+                let orig = n[i];
+                for b in 0..=255u8 {
+                    n[i] = b;
+                    assert_eq!(HeaderName::from_bytes(&n), reference(&n), "{n:?}");
+                }
+                n[i] = orig;
+            }
+        }
+        for b in 0..=255u8 {
+            assert_eq!(HeaderName::from_bytes(&[b]), reference(&[b]), "{b}");
+        }
     }
 
     #[test]

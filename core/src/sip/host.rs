@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::error::ParseError;
+use super::lex::{find_byte, is, C_LABEL};
 
 /// What kind of host a [`HostPort`] names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,7 +49,7 @@ pub fn unbracket(h: &[u8]) -> &[u8] {
 /// Parses an IP literal, IPv6 with or without brackets.
 pub fn parse_ip(h: &[u8]) -> Option<IpAddr> {
     let inner = unbracket(h);
-    if inner.len() == h.len() && memchr::memchr(b':', h).is_none() {
+    if inner.len() == h.len() && find_byte(h, b':').is_none() {
         return parse_ipv4(h).map(IpAddr::V4);
     }
     let s = std::str::from_utf8(inner).ok()?;
@@ -59,37 +60,46 @@ pub fn parse_ip(h: &[u8]) -> Option<IpAddr> {
 /// the standard library's rules: four decimal octets of at most three
 /// digits, no leading zeros, each at most 255.
 pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    if s.len() < 7 || s.len() > 15 {
+        return None;
+    }
     let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, octet) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            if s.get(i) != Some(&b'.') {
+    let mut n = 0;
+    let mut v: u32 = 0;
+    let mut digits = 0;
+    for &b in s {
+        if b == b'.' {
+            if digits == 0 || n == 3 || v > 255 {
                 return None;
             }
-            i += 1;
+            octets[n] = v as u8;
+            n += 1;
+            v = 0;
+            digits = 0;
+        } else {
+            let d = b.wrapping_sub(b'0');
+            // A digit; at most three per octet; no leading zero.
+            if d > 9 || digits == 3 || (digits == 1 && v == 0) {
+                return None;
+            }
+            v = v * 10 + u32::from(d);
+            digits += 1;
         }
-        let start = i;
-        let mut v: u32 = 0;
-        while i < s.len() && s[i].is_ascii_digit() && i - start < 3 {
-            v = v * 10 + u32::from(s[i] - b'0');
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 || v > 255 || (digits > 1 && s[start] == b'0') {
-            return None;
-        }
-        *octet = v as u8;
     }
-    (i == s.len()).then_some(Ipv4Addr::from(octets))
+    if digits == 0 || n != 3 || v > 255 {
+        return None;
+    }
+    octets[3] = v as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Parses `host [":" port]` with nothing else around it.
 pub fn parse_hostport(s: &[u8]) -> Result<HostPort<'_>, ParseError> {
     let (host, rest) = if s.first() == Some(&b'[') {
-        let close = memchr::memchr(b']', s).ok_or(ParseError::BadHost)?;
+        let close = find_byte(s, b']').ok_or(ParseError::BadHost)?;
         (&s[..=close], &s[close + 1..])
     } else {
-        match memchr::memchr(b':', s) {
+        match find_byte(s, b':') {
             Some(i) => (&s[..i], &s[i..]),
             None => (s, &s[s.len()..]),
         }
@@ -130,23 +140,37 @@ pub fn classify_host(host: &[u8]) -> Result<HostKind, ParseError> {
     if host.is_empty() {
         return Err(ParseError::BadHost);
     }
-    let looks_v4 = host.iter().all(|b| b.is_ascii_digit() || *b == b'.');
-    if looks_v4 {
-        return if parse_ipv4(host).is_some() {
-            Ok(HostKind::Ipv4)
-        } else {
-            Err(ParseError::BadHost)
-        };
+    // A literal is tried first (the usual case for SIP over IP); a host of
+    // digits and dots that is no IPv4 address is an error.
+    if host[0].is_ascii_digit() {
+        if parse_ipv4(host).is_some() {
+            return Ok(HostKind::Ipv4);
+        }
+        if host.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+            return Err(ParseError::BadHost);
+        }
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]; '_' tolerated as
-    // deployed software emits it.
+    // deployed software emits it. One pass: labels are non-empty runs of
+    // alphanumerics, `-`, `_` separated by single dots.
     let name = host.strip_suffix(b".").unwrap_or(host);
-    let labels_ok = name.split(|&b| b == b'.').all(|label| {
-        !label.is_empty()
-            && label
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
+    let mut label_len = 0usize;
+    let mut labels_ok = true;
+    for &b in name {
+        if b == b'.' {
+            if label_len == 0 {
+                labels_ok = false;
+                break;
+            }
+            label_len = 0;
+        } else if is(b, C_LABEL) {
+            label_len += 1;
+        } else {
+            labels_ok = false;
+            break;
+        }
+    }
+    let labels_ok = labels_ok && label_len > 0;
     if labels_ok {
         Ok(HostKind::Name)
     } else {

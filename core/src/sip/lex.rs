@@ -2,33 +2,92 @@
 //! white space (folding included), tokens, quoted strings, comma splitting
 //! that respects quotes and angle brackets, bounded decimal numbers.
 
-/// SP, HTAB, CR, LF: inside a header value a CRLF is always followed by
-/// white space (folding), so all four count as LWS.
-#[inline]
-pub fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
+/// Byte classes, one bit each in [`CLASS`], so the scanners test a byte
+/// with one load instead of a chain of comparisons.
+pub(crate) const C_TOKEN: u8 = 1;
+/// SP, HTAB, CR, LF.
+pub(crate) const C_LWS: u8 = 2;
+/// Bytes of a parameter name (not LWS, not `;=,"<>?`).
+pub(crate) const C_PNAME: u8 = 4;
+/// Bytes of an unquoted parameter value (not LWS, not `;,"<>`).
+pub(crate) const C_PVALUE: u8 = 8;
+/// Bytes a URI never contains unescaped: controls, white space, `<>"`, DEL.
+pub(crate) const C_URI_FORBIDDEN: u8 = 16;
+/// Bytes of a host name label: alphanumerics, `-`, `_`.
+pub(crate) const C_LABEL: u8 = 32;
+/// Scheme characters after the first: alphanumerics, `+`, `-`, `.`.
+pub(crate) const C_SCHEME: u8 = 64;
 
-/// `token` characters (RFC 3261 §25.1), as a lookup table.
-static TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
+/// The delimiters of a SIP URI: `@`, `?`, `;`.
+pub(crate) const C_URI_MARK: u8 = 128;
+
+/// The byte class table (RFC 3261 §25.1 classes).
+pub(crate) static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
+        let mut k = 0;
+        if c.is_ascii_alphanumeric()
             || matches!(
                 c,
                 b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
+            )
+        {
+            k |= C_TOKEN;
+        }
+        let lws = matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+        if lws {
+            k |= C_LWS;
+        }
+        if !lws && !matches!(c, b';' | b'=' | b',' | b'"' | b'<' | b'>' | b'?') {
+            k |= C_PNAME;
+        }
+        if !lws && !matches!(c, b';' | b',' | b'"' | b'<' | b'>') {
+            k |= C_PVALUE;
+        }
+        if c <= b' ' || c == 0x7f || matches!(c, b'<' | b'>' | b'"') {
+            k |= C_URI_FORBIDDEN;
+        }
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' {
+            k |= C_LABEL;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.') {
+            k |= C_SCHEME;
+        }
+        if matches!(c, b'@' | b'?' | b';') {
+            k |= C_URI_MARK;
+        }
+        t[b] = k;
         b += 1;
     }
     t
 };
 
+/// True when `b` is in class `c` (one of the `C_*` bits).
+#[inline(always)]
+pub(crate) fn is(b: u8, c: u8) -> bool {
+    CLASS[usize::from(b)] & c != 0
+}
+
+/// SP, HTAB, CR, LF: inside a header value a CRLF is always followed by
+/// white space (folding), so all four count as LWS.
+#[inline]
+pub fn is_lws(b: u8) -> bool {
+    is(b, C_LWS)
+}
+
 /// `token` characters (RFC 3261 §25.1).
 #[inline]
 pub fn is_token(b: u8) -> bool {
-    TOKEN[usize::from(b)]
+    is(b, C_TOKEN)
+}
+
+/// Index of the first `needle` in a short slice: a plain loop, cheaper
+/// than `memchr`'s dispatch for the few dozen bytes of a URI or a value.
+#[inline]
+pub(crate) fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
+    s.iter().position(|&b| b == needle)
 }
 
 /// True when `s` is a non-empty run of token characters.
@@ -37,18 +96,32 @@ pub fn is_token_str(s: &[u8]) -> bool {
 }
 
 /// `s` without leading and trailing LWS.
+#[inline]
 pub fn trim(s: &[u8]) -> &[u8] {
     trim_end(trim_start(s))
 }
 
+#[inline]
 pub fn trim_start(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|&&b| is_lws(b)).count();
-    &s[n..]
+    &s[skip_lws(s, 0)..]
 }
 
+#[inline]
 pub fn trim_end(s: &[u8]) -> &[u8] {
-    let n = s.iter().rev().take_while(|&&b| is_lws(b)).count();
-    &s[..s.len() - n]
+    let mut n = s.len();
+    while n > 0 && is_lws(s[n - 1]) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
+/// The first index at or after `i` that is not LWS (`s.len()` if none).
+#[inline]
+pub(crate) fn skip_lws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_lws(s[i]) {
+        i += 1;
+    }
+    i
 }
 
 /// Length of the quoted string starting at `s[0] == b'"'`, quotes included,

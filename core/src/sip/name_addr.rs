@@ -6,7 +6,9 @@
 use std::borrow::Cow;
 
 use super::error::ParseError;
-use super::lex::{find_top_level, is_lws, is_token, quoted_len, trim, trim_start, unquote};
+use super::lex::{
+    eq_ic, find_byte, find_top_level, is_lws, is_token, quoted_len, trim, trim_start, unquote,
+};
 use super::params::{self, Params};
 use super::span::{offset_in, Span};
 use super::uri::Uri;
@@ -36,8 +38,9 @@ pub(crate) struct NameAddrSpans {
 }
 
 impl NameAddrSpans {
-    /// The spans of `na`, whose slices all borrow `buf`.
-    pub(crate) fn of(na: &NameAddr<'_>, buf: &[u8]) -> NameAddrSpans {
+    /// The spans of `na`, whose slices all borrow `buf`, with its tag
+    /// already found (by [`NameAddr::parse_tagged`]).
+    pub(crate) fn of_tagged(na: &NameAddr<'_>, tag: Option<&[u8]>, buf: &[u8]) -> NameAddrSpans {
         let sp =
             |s: &[u8]| offset_in(buf, s).map_or(Span::default(), |r| Span::new(r.start, r.end));
         NameAddrSpans {
@@ -45,7 +48,7 @@ impl NameAddrSpans {
             uri: sp(na.uri),
             params: sp(na.params),
             bracketed: na.bracketed,
-            tag: na.tag().map(sp),
+            tag: tag.map(sp),
         }
     }
 
@@ -64,6 +67,14 @@ impl<'a> NameAddr<'a> {
     /// Parses one value (no top-level commas expected). The URI is
     /// validated with [`Uri::parse`], any scheme accepted.
     pub fn parse(value: &'a [u8]) -> Result<NameAddr<'a>, ParseError> {
+        Self::parse_tagged(value).map(|(na, _)| na)
+    }
+
+    /// [`NameAddr::parse`], also giving the `tag` parameter found while
+    /// the parameters are validated (one pass instead of two).
+    pub(crate) fn parse_tagged(
+        value: &'a [u8],
+    ) -> Result<(NameAddr<'a>, Option<&'a [u8]>), ParseError> {
         let s = trim(value);
         if s.is_empty() {
             return Err(ParseError::BadNameAddr);
@@ -75,7 +86,7 @@ impl<'a> NameAddr<'a> {
                 return Err(ParseError::BadNameAddr);
             }
             Self::bracketed(Some(&s[..q]), rest)?
-        } else if let Some(lt) = memchr::memchr(b'<', s) {
+        } else if let Some(lt) = find_byte(s, b'<') {
             let dn = trim(&s[..lt]);
             if !dn.iter().all(|&b| is_token(b) || is_lws(b)) {
                 return Err(ParseError::BadDisplayName);
@@ -101,17 +112,36 @@ impl<'a> NameAddr<'a> {
             }
         };
         Uri::parse(na.uri)?;
-        params::validate(na.params)?;
-        Ok(na)
+        let mut tag = None;
+        for p in Params::new(na.params) {
+            let p = p?;
+            if tag.is_none() && eq_ic(p.name, b"tag") {
+                // `tag()` is the first `tag` parameter's value (None when
+                // it has none).
+                tag = Some(p.value);
+            }
+        }
+        Ok((na, tag.flatten()))
     }
 
     fn bracketed(dn: Option<&'a [u8]>, s: &'a [u8]) -> Result<NameAddr<'a>, ParseError> {
         debug_assert_eq!(s[0], b'<');
-        let gt = memchr::memchr(b'>', s).ok_or(ParseError::BadNameAddr)?;
-        let uri = &s[1..gt];
-        if uri.iter().any(|&b| is_lws(b)) {
+        // One pass: find the `>`, noting white space inside the brackets
+        // (no `>` is BadNameAddr even then).
+        let mut lws = false;
+        let mut gt = None;
+        for (i, &b) in s.iter().enumerate().skip(1) {
+            if b == b'>' {
+                gt = Some(i);
+                break;
+            }
+            lws |= is_lws(b);
+        }
+        let gt = gt.ok_or(ParseError::BadNameAddr)?;
+        if lws {
             return Err(ParseError::BadUri);
         }
+        let uri = &s[1..gt];
         Ok(NameAddr {
             display_name: dn,
             uri,

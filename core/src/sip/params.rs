@@ -3,7 +3,7 @@
 //! `;` and `=` is accepted (header syntax); values may be quoted strings.
 
 use super::error::ParseError;
-use super::lex::{eq_ic, is_lws, quoted_len, trim_start};
+use super::lex::{eq_ic, is, quoted_len, skip_lws, C_PNAME, C_PVALUE};
 
 /// One parameter: its name and its raw value (quotes kept), if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,27 +30,29 @@ impl<'a> Params<'a> {
 }
 
 fn is_name_byte(b: u8) -> bool {
-    !is_lws(b) && !matches!(b, b';' | b'=' | b',' | b'"' | b'<' | b'>' | b'?')
+    is(b, C_PNAME)
 }
 
 fn is_value_byte(b: u8) -> bool {
-    !is_lws(b) && !matches!(b, b';' | b',' | b'"' | b'<' | b'>')
+    is(b, C_PVALUE)
 }
 
 impl<'a> Iterator for Params<'a> {
     type Item = Result<Param<'a>, ParseError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
         }
-        let s = trim_start(self.rest);
-        if s.is_empty() {
+        let s = self.rest;
+        let i = skip_lws(s, 0);
+        if i == s.len() {
             return None;
         }
-        match next_param(s) {
+        match next_param(s, i) {
             Ok((p, rest)) => {
-                self.rest = rest;
+                self.rest = &s[rest..];
                 Some(Ok(p))
             }
             Err(e) => {
@@ -61,31 +63,40 @@ impl<'a> Iterator for Params<'a> {
     }
 }
 
-fn next_param(s: &[u8]) -> Result<(Param<'_>, &[u8]), ParseError> {
-    if s[0] != b';' {
+/// The parameter starting at `s[i]` (which is not LWS) and the index just
+/// past it (past the LWS after a name without value).
+fn next_param(s: &[u8], i: usize) -> Result<(Param<'_>, usize), ParseError> {
+    if s[i] != b';' {
         return Err(ParseError::BadParam);
     }
-    let s = trim_start(&s[1..]);
-    let n = s.iter().take_while(|&&b| is_name_byte(b)).count();
-    if n == 0 {
+    let start = skip_lws(s, i + 1);
+    let mut end = start;
+    while end < s.len() && is_name_byte(s[end]) {
+        end += 1;
+    }
+    if end == start {
         return Err(ParseError::BadParam);
     }
-    let name = &s[..n];
-    let after = trim_start(&s[n..]);
-    if after.first() != Some(&b'=') {
+    let name = &s[start..end];
+    let after = skip_lws(s, end);
+    if after == s.len() || s[after] != b'=' {
         return Ok((Param { name, value: None }, after));
     }
-    let v = trim_start(&after[1..]);
-    let vlen = if v.first() == Some(&b'"') {
-        quoted_len(v).ok_or(ParseError::UnterminatedQuote)?
+    let v = skip_lws(s, after + 1);
+    let vlen = if s.get(v) == Some(&b'"') {
+        quoted_len(&s[v..]).ok_or(ParseError::UnterminatedQuote)?
     } else {
-        v.iter().take_while(|&&b| is_value_byte(b)).count()
+        let mut e = v;
+        while e < s.len() && is_value_byte(s[e]) {
+            e += 1;
+        }
+        e - v
     };
     if vlen == 0 {
         return Err(ParseError::BadParam);
     }
-    let value = Some(&v[..vlen]);
-    Ok((Param { name, value }, &v[vlen..]))
+    let value = Some(&s[v..v + vlen]);
+    Ok((Param { name, value }, v + vlen))
 }
 
 /// Checks that a whole parameter list is well-formed.

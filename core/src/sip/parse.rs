@@ -326,8 +326,10 @@ impl Message {
             _ => return Err(ParseError::BadVia),
         };
         let top = ViaSpans::of(&top, &self.buf);
-        let from = NameAddrSpans::of(&NameAddr::parse(self.value_at(from))?, &self.buf);
-        let to = NameAddrSpans::of(&NameAddr::parse(self.value_at(to))?, &self.buf);
+        let (na, tag) = NameAddr::parse_tagged(self.value_at(from))?;
+        let from = NameAddrSpans::of_tagged(&na, tag, &self.buf);
+        let (na, tag) = NameAddr::parse_tagged(self.value_at(to))?;
+        let to = NameAddrSpans::of_tagged(&na, tag, &self.buf);
         self.cached.top_via = top;
         self.cached.from = from;
         self.cached.to = to;

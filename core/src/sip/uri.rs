@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use super::error::ParseError;
 use super::host::{parse_hostport, unbracket, HostKind};
-use super::lex::{eq_ic, unescape};
+use super::lex::{eq_ic, find_byte, is, unescape, C_SCHEME, C_URI_FORBIDDEN, C_URI_MARK};
 use super::params::{self, Params};
 use crate::transport::Transport;
 
@@ -47,30 +47,83 @@ pub struct Uri<'a> {
     pub opaque: &'a [u8],
 }
 
+/// The index of the colon ending a well-formed scheme at the start of `s`
+/// (ALPHA followed by alphanumerics, `+`, `-`, `.`).
 fn is_scheme_start(s: &[u8]) -> Option<usize> {
-    let colon = memchr::memchr(b':', s)?;
-    let scheme = &s[..colon];
-    let ok = scheme.first()?.is_ascii_alphabetic()
-        && scheme
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    ok.then_some(colon)
+    if !s.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    for (i, &b) in s.iter().enumerate().skip(1) {
+        if b == b':' {
+            return Some(i);
+        }
+        if !is(b, C_SCHEME) {
+            return None;
+        }
+    }
+    None
 }
 
-/// Bytes a URI never contains unescaped: controls, white space, `<>"`.
-fn is_forbidden(b: u8) -> bool {
-    b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"')
+/// Where the delimiters of a SIP URI body lie, found in one pass: the
+/// first `@`, then (after it, or from the start without one) the first
+/// `?` and the first `;` before that `?`.
+#[derive(Clone, Copy)]
+struct Marks {
+    at: Option<usize>,
+    question: Option<usize>,
+    semi: Option<usize>,
+}
+
+/// Checks that `body` has no byte a URI never contains unescaped
+/// (controls, white space, `<>"`) and finds its [`Marks`].
+#[inline]
+fn scan_body(body: &[u8]) -> Result<Marks, ParseError> {
+    let mut m = Marks {
+        at: None,
+        question: None,
+        semi: None,
+    };
+    for (i, &b) in body.iter().enumerate() {
+        if !is(b, C_URI_FORBIDDEN | C_URI_MARK) {
+            continue;
+        }
+        match b {
+            b'@' => {
+                if m.at.is_none() {
+                    // The host part starts here: delimiters seen in the
+                    // user part do not count.
+                    m = Marks {
+                        at: Some(i),
+                        question: None,
+                        semi: None,
+                    };
+                }
+            }
+            b'?' => {
+                if m.question.is_none() {
+                    m.question = Some(i);
+                }
+            }
+            b';' => {
+                if m.semi.is_none() && m.question.is_none() {
+                    m.semi = Some(i);
+                }
+            }
+            _ => return Err(ParseError::BadUri),
+        }
+    }
+    Ok(m)
 }
 
 impl<'a> Uri<'a> {
     /// Parses an absolute URI.
     pub fn parse(s: &'a [u8]) -> Result<Uri<'a>, ParseError> {
         let colon = is_scheme_start(s).ok_or(ParseError::BadUri)?;
-        if s.iter().any(|&b| is_forbidden(b)) {
-            return Err(ParseError::BadUri);
-        }
         let scheme_bytes = &s[..colon];
         let body = &s[colon + 1..];
+        // Scheme characters are never forbidden, so scanning the body is
+        // scanning the URI. The same pass finds the delimiters of a SIP URI.
+        let marks = scan_body(body)?;
         let scheme = if eq_ic(scheme_bytes, b"sip") {
             Scheme::Sip
         } else if eq_ic(scheme_bytes, b"sips") {
@@ -97,9 +150,9 @@ impl<'a> Uri<'a> {
             return Err(ParseError::BadUri);
         }
         match scheme {
-            Scheme::Sip | Scheme::Sips => uri.parse_sip(body)?,
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(body, marks)?,
             Scheme::Tel => {
-                let semi = memchr::memchr(b';', body).unwrap_or(body.len());
+                let semi = find_byte(body, b';').unwrap_or(body.len());
                 if semi == 0 {
                     return Err(ParseError::BadUri);
                 }
@@ -112,11 +165,11 @@ impl<'a> Uri<'a> {
         Ok(uri)
     }
 
-    fn parse_sip(&mut self, body: &'a [u8]) -> Result<(), ParseError> {
-        let hostpart = match memchr::memchr(b'@', body) {
+    fn parse_sip(&mut self, body: &'a [u8], marks: Marks) -> Result<(), ParseError> {
+        let hostpart = match marks.at {
             Some(at) => {
                 let userinfo = &body[..at];
-                let (user, password) = match memchr::memchr(b':', userinfo) {
+                let (user, password) = match find_byte(userinfo, b':') {
                     Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                     None => (userinfo, None),
                 };
@@ -129,18 +182,21 @@ impl<'a> Uri<'a> {
             }
             None => body,
         };
-        let (before_headers, headers) = match memchr::memchr(b'?', hostpart) {
+        // `marks` index `body`; `hostpart` is the tail of `body`.
+        let base = body.len() - hostpart.len();
+        let question = marks.question.map(|q| q - base);
+        let (before_headers, headers) = match question {
             Some(q) => (&hostpart[..q], &hostpart[q + 1..]),
             None => (hostpart, &hostpart[hostpart.len()..]),
         };
-        let semi = memchr::memchr(b';', before_headers).unwrap_or(before_headers.len());
+        let semi = marks.semi.map_or(before_headers.len(), |i| i - base);
         let hp = parse_hostport(&before_headers[..semi])?;
         self.host = hp.host;
         self.host_kind = hp.kind;
         self.port = hp.port;
         self.params = &before_headers[semi..];
         params::validate(self.params)?;
-        if memchr::memchr(b'?', hostpart).is_some() && headers.is_empty() {
+        if question.is_some() && headers.is_empty() {
             return Err(ParseError::BadUri);
         }
         self.headers = headers;
