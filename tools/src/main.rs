@@ -14,6 +14,7 @@ mod ctl_cmd;
 mod defines;
 mod esp_cmd;
 mod run_cmd;
+mod subscriber_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,8 @@ enum Command {
     Ctl(ctl_cmd::CtlArgs),
     /// Encrypt or decrypt one ESP packet with given SA parameters.
     Esp(esp_cmd::EspArgs),
+    /// Manage the subscriber table the config's auth_db db_url names.
+    Subscriber(subscriber_cmd::SubscriberArgs),
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Command::Check(a) => check_cmd::run(a),
         Command::Ctl(a) => ctl_cmd::run(a),
         Command::Esp(a) => esp_cmd::run(a),
+        Command::Subscriber(a) => subscriber_cmd::run(a),
     };
     std::process::exit(code);
 }
