@@ -38,7 +38,7 @@ enum Action {
     },
 }
 
-fn table_dir(file: &PathBuf) -> Result<PathBuf, String> {
+fn table_dir(file: &std::path::Path) -> Result<PathBuf, String> {
     let cfg = script::compile_file(file, &[]).map_err(|ds| {
         ds.iter()
             .map(|d| d.to_string())
