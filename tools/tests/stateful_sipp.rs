@@ -403,3 +403,60 @@ fn parallel_fork_first_200_wins_and_the_other_branch_is_cancelled() {
     assert_eq!(s.successful, calls, "cancelled callee: {s:?}");
     assert_eq!(s.failed, 0, "cancelled callee: {s:?}");
 }
+
+/// 5 % of the messages each sipp sends are lost (`-lost 5` on the caller
+/// and on the callee): every call still completes, through the
+/// retransmissions of the ends and of the proxy's transactions.
+#[test]
+fn five_percent_loss_on_both_legs_all_calls_complete() {
+    if !have_sipp() {
+        return;
+    }
+    let _one = serial();
+    let dir = TestDir::new("stateful-loss");
+    let (proxy, callee) = (free_port(), free_port());
+    let dst = format!("sip:{HOST}:{callee}");
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &tm_cfg(proxy, "", &dst, "t_reply(\"500\", \"Unexpected Failure\");"),
+    );
+    let mut server = Sipshard::start(&cfg, &[]);
+    let _uas = uas(callee, "u1", &["-sn", "uas", "-lost", "5"]);
+    let calls = 300;
+    let r = uac(&dir, proxy, "u1", &["-sn", "uac", "-lost", "5"], calls, 100);
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "successful calls: {r:?}");
+    assert_eq!(r.failed, 0, "failed calls: {r:?}");
+    assert!(r.retransmissions > 0, "loss caused retransmissions: {r:?}");
+}
+
+/// `modparam("tm", "max_transactions", 5)` on one shard: five INVITEs to
+/// a callee that never answers get 100 Trying; the next ones get 503.
+#[test]
+fn past_max_transactions_the_proxy_answers_503() {
+    let dir = TestDir::new("stateful-bound");
+    let (proxy, silent) = (free_port(), free_port());
+    let cfg_text = tm_cfg(
+        proxy,
+        "modparam(\"tm\", \"max_transactions\", 5)",
+        &format!("sip:{HOST}:{silent}"),
+        "",
+    )
+    .replace("shards=2", "shards=1");
+    let cfg = dir.write("sipshard.cfg", &cfg_text);
+    let mut server = Sipshard::start(&cfg, &[]);
+    let to: std::net::SocketAddr = format!("{HOST}:{proxy}").parse().unwrap();
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        let inv = format!(
+            "INVITE sip:bob@{HOST}:{proxy} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:9;rport;branch=z9hG4bKbound{i}\r\nFrom: <sip:a@x>;tag={i}\r\nTo: <sip:bob@x>\r\nCall-ID: bound-{i}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        let reply = udp_exchange(to, inv.as_bytes(), Duration::from_secs(2));
+        codes.push(reply.as_deref().and_then(status_of));
+    }
+    assert!(server.alive(), "sipshard exited");
+    assert_eq!(
+        codes,
+        [100, 100, 100, 100, 100, 503, 503, 503].map(Some).to_vec()
+    );
+}

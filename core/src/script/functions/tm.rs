@@ -158,6 +158,7 @@ fn t_relay_to_tcp(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
 fn t_newtran(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
     match x.t_transaction("t_newtran") {
         Some(_) => 1,
+        None if x.st.handled => 0,
         None => -1,
     }
 }
@@ -301,7 +302,9 @@ impl Exec<'_, '_> {
             return -1;
         };
         let Some(id) = self.t_transaction("t_relay") else {
-            return -1;
+            // Answered (503, table full) or absorbed (retransmission):
+            // the script stops, as Kamailio's t_relay returning 0.
+            return if self.st.handled { 0 } else { -1 };
         };
         let branch = {
             let Some(tm) = self.env.tm() else { return -1 };
