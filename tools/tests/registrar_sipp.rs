@@ -168,7 +168,8 @@ fn register_with_auth_then_calls_reach_the_registered_uas_across_a_restart() {
     let (rc, list) = subscriber(&cfg, &["list"]);
     assert_eq!((rc, list.as_str()), (0, "alice@127.0.0.1\n"));
 
-    let mut server = Sipshard::start(&cfg, &[]);
+    let sock = ctl_socket(&dir);
+    let mut server = Sipshard::start(&cfg, &["--ctl-socket", sock.to_str().unwrap()]);
     let _uas = SippBackground::start(
         &[
             "-sn",
@@ -208,6 +209,12 @@ fn register_with_auth_then_calls_reach_the_registered_uas_across_a_restart() {
     let r = register(&dir, proxy, "reg", "alice", "s3cret", uas_port, false);
     assert_eq!((r.successful, r.failed), (1, 0), "{r:?}");
     std::thread::sleep(Duration::from_millis(50));
+    let (code, out, err) = ctl(&sock, &["ul.lookup", "location", "alice"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("sip:alice@{HOST}:{uas_port}")),
+        "{out}"
+    );
 
     let n = 10_000;
     let r = calls(&dir, proxy, "uac", "alice", n, 1000);

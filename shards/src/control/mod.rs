@@ -16,6 +16,7 @@ pub mod reload;
 pub mod rpc;
 pub mod signals;
 pub mod unix;
+pub mod usrloc_cmds;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,7 @@ impl Control {
             baseline: Mutex::new(HashMap::new()),
         };
         commands::register_core(&mut c.commands);
+        usrloc_cmds::register(&mut c.commands);
         c
     }
 
