@@ -199,6 +199,17 @@ impl SendBatch {
         self.used += len;
     }
 
+    /// Hands every queued datagram (bytes, destination) to `f` and empties
+    /// the batch (for stream transports, which write them to a connection).
+    pub fn drain_to(&mut self, mut f: impl FnMut(&[u8], Option<SocketAddr>)) {
+        for (i, &(off, len)) in self.spans.iter().enumerate() {
+            f(&self.arena[off..off + len], self.dests[i].as_ref().and_then(|a| a.as_socket()));
+        }
+        self.spans.clear();
+        self.dests.clear();
+        self.used = 0;
+    }
+
     /// Sends everything queued with as few `sendmmsg` calls as the kernel
     /// allows; what it refuses is counted and dropped.
     pub fn flush(&mut self, fd: RawFd) -> Flushed {

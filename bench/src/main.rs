@@ -18,6 +18,7 @@ mod shards;
 mod sip;
 mod sockopt;
 mod stop;
+mod stream;
 mod uas;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -49,6 +49,15 @@ pub fn wait_bound(port: u16) {
     std::thread::sleep(Duration::from_millis(200));
 }
 
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_listening_tcp(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "nothing listens on TCP port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Stops a child by PID (SIGTERM) and waits for it.
 pub fn stop(mut child: Child) {
     // SAFETY-free: `kill` the child's own PID via the kill(1) command.

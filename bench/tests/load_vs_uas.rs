@@ -1,6 +1,7 @@
 //! `load` against `sipshard-bench uas`: the two sides' counts agree, for a
 //! clean run (generator in tick mode and in event mode, glommio UAS and
-//! ticking UAS) and for a run where the UAS fails a share of calls.
+//! ticking UAS, UDP and TCP) and for a run where the UAS fails a share of
+//! calls.
 
 mod common;
 
@@ -31,7 +32,11 @@ fn run_pair_with(
     ];
     args.extend(uas_extra.iter().map(|s| s.to_string()));
     let uas = Command::new(harness()).args(&args).stdout(Stdio::null()).spawn().unwrap();
-    wait_bound(port);
+    if uas_extra.contains(&"tcp") {
+        wait_listening_tcp(port);
+    } else {
+        wait_bound(port);
+    }
     let load_json = dir.join("load.json");
     let status = Command::new(harness())
         .args([
@@ -88,6 +93,13 @@ fn call_counts_agree_with_a_ticking_uas() {
     // Responses are timed by their kernel arrival: one 500-µs tick of the
     // UAS, not the generator's 1-ms tick, bounds INVITE→180 on a quiet box.
     assert!(load["latency"]["invite_to_180"]["p50_us"].as_u64().unwrap() < 5_000, "{load}");
+}
+
+#[test]
+fn call_counts_agree_over_tcp() {
+    let (load, uas) = run_pair_with("tcp", 26800, "call", &["--transport", "tcp", "--no-100"], &["--transport", "tcp"]);
+    assert_clean_calls(&load, &uas);
+    assert_eq!(uas["proxied"], 0, "one Via: straight from the generator");
 }
 
 #[test]

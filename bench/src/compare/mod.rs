@@ -302,6 +302,7 @@ fn run_one(setup: &Setup<'_>, system: &str, rate: f64, dir: &Path) -> Result<Val
         user: "sipp".into(),
         password: "secret".into(),
         tick: crate::load::tick_of(setup.args.tick_us),
+        transport: crate::Transport::Udp,
     };
     let before = crate::cpu::tree(sys.pid());
     let point = run_point(&plan);

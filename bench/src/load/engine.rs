@@ -18,7 +18,7 @@
 //! in an open loop, and shows as schedule lag).
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::callid::CallRef;
@@ -33,6 +33,8 @@ use crate::sip::digest::parse_challenge;
 use crate::sip::respond::{reason, write_response, ResponseSpec};
 use crate::sip::scan::{scan, Scanned};
 use crate::sip::write::Out;
+use crate::stream::Conn;
+use crate::Transport;
 
 /// Datagrams per `recvmmsg` / per socket send batch.
 const BATCH: usize = 32;
@@ -62,6 +64,8 @@ pub struct ThreadPlan {
     pub cpu: Option<usize>,
     /// Tick mode: wake every period and drain (None: wake on every event).
     pub tick: Option<Duration>,
+    /// UDP (one connected socket per source port) or TCP (one connection each).
+    pub transport: Transport,
 }
 
 /// What a thread hands back.
@@ -71,8 +75,14 @@ pub struct ThreadResult {
     pub socket_drops: u64,
 }
 
+/// A source socket: a connected UDP socket or a TCP connection.
+enum Io {
+    Udp(UdpSocket),
+    Tcp(Conn),
+}
+
 struct Sock {
-    socket: UdpSocket,
+    io: Io,
     port: u16,
     out: SendBatch,
 }
@@ -98,6 +108,51 @@ struct Engine {
     wall: Instant,
 }
 
+impl Sock {
+    fn fd(&self) -> RawFd {
+        match &self.io {
+            Io::Udp(s) => s.as_raw_fd(),
+            Io::Tcp(c) => c.stream.as_raw_fd(),
+        }
+    }
+
+    /// Sends what is queued; returns how many datagrams were refused (UDP) or
+    /// 1 when the connection is gone (TCP).
+    fn flush(&mut self) -> u64 {
+        match &mut self.io {
+            Io::Udp(s) => self.out.flush(s.as_raw_fd()).failed as u64,
+            Io::Tcp(c) => {
+                self.out.drain_to(|bytes, _| c.queue(bytes));
+                c.flush();
+                u64::from(c.closed)
+            }
+        }
+    }
+}
+
+/// Opens one source socket to `target`.
+fn open(plan: &ThreadPlan) -> Result<(Io, u16), String> {
+    match plan.transport {
+        Transport::Udp => {
+            let socket = UdpSocket::bind(SocketAddr::new(plan.local_ip, 0)).map_err(|e| format!("load: bind {}: {e}", plan.local_ip))?;
+            socket
+                .connect(plan.target)
+                .map_err(|e| format!("load: connect {}: {e}", plan.target))?;
+            crate::sockopt::set_buffers(&socket, crate::sockopt::BUFFER_BYTES);
+            crate::sockopt::enable_rx_timestamps(&socket).map_err(|e| format!("load: SO_TIMESTAMPNS: {e}"))?;
+            let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+            Ok((Io::Udp(socket), port))
+        }
+        Transport::Tcp => {
+            let stream = std::net::TcpStream::connect(plan.target).map_err(|e| format!("load: tcp connect {}: {e}", plan.target))?;
+            crate::sockopt::set_buffers(&stream, crate::sockopt::BUFFER_BYTES);
+            let port = stream.local_addr().map_err(|e| e.to_string())?.port();
+            let conn = Conn::new(stream).map_err(|e| format!("load: tcp {}: {e}", plan.target))?;
+            Ok((Io::Tcp(conn), port))
+        }
+    }
+}
+
 fn pin(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; a failing
     // sched_setaffinity leaves the thread unpinned, which only costs accuracy.
@@ -112,15 +167,9 @@ impl Engine {
     fn new(plan: ThreadPlan) -> Result<Self, String> {
         let mut sockets = Vec::with_capacity(plan.sockets);
         for _ in 0..plan.sockets {
-            let socket = UdpSocket::bind(SocketAddr::new(plan.local_ip, 0)).map_err(|e| format!("load: bind {}: {e}", plan.local_ip))?;
-            socket
-                .connect(plan.target)
-                .map_err(|e| format!("load: connect {}: {e}", plan.target))?;
-            crate::sockopt::set_buffers(&socket, crate::sockopt::BUFFER_BYTES);
-            crate::sockopt::enable_rx_timestamps(&socket).map_err(|e| format!("load: SO_TIMESTAMPNS: {e}"))?;
-            let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+            let (io, port) = open(&plan)?;
             sockets.push(Sock {
-                socket,
+                io,
                 port,
                 out: SendBatch::new(BATCH),
             });
@@ -183,13 +232,16 @@ impl Engine {
         };
         let sock = &mut self.sockets[usize::from(call.socket)];
         if sock.out.is_full() {
-            let f = sock.out.flush(sock.socket.as_raw_fd());
-            self.stats.send_errors += f.failed as u64;
+            self.stats.send_errors += sock.flush();
         }
         let ep = Endpoints {
             local_ip: &self.local_text,
             local_port: sock.port,
             target: &self.target_text,
+            transport: match self.plan.transport {
+                Transport::Udp => b"UDP",
+                Transport::Tcp => b"TCP",
+            },
         };
         let mut w = Out::new(sock.out.slot());
         if write_request(&mut w, &ep, &cref, &spec).is_err() {
@@ -208,7 +260,8 @@ impl Engine {
         call.tx_start = now;
         call.retransmitting = retransmit;
         let (generation, tx) = (call.generation, call.transaction);
-        if retransmit {
+        // RFC 3261 §17.1.1.2 / §17.1.2.2: timers A and E only on unreliable transports.
+        if retransmit && self.plan.transport == Transport::Udp {
             self.timers.arm_retransmit(now, 0, slot, generation, tx);
         }
         self.timers.arm_timeout(now, slot, generation, tx);
@@ -264,8 +317,7 @@ impl Engine {
         self.stats.requests_answered += 1;
         let sock = &mut self.sockets[socket];
         if sock.out.is_full() {
-            let f = sock.out.flush(sock.socket.as_raw_fd());
-            self.stats.send_errors += f.failed as u64;
+            self.stats.send_errors += sock.flush();
         }
         let spec = ResponseSpec {
             code: 200,
@@ -463,8 +515,7 @@ impl Engine {
     fn flush_all(&mut self) {
         for s in &mut self.sockets {
             if !s.out.is_empty() {
-                let f = s.out.flush(s.socket.as_raw_fd());
-                self.stats.send_errors += f.failed as u64;
+                self.stats.send_errors += s.flush();
             }
         }
     }
@@ -475,11 +526,10 @@ impl Engine {
         }
         let mut poller = Poller::new(self.sockets.len()).map_err(|e| format!("load: epoll: {e}"))?;
         for (i, s) in self.sockets.iter().enumerate() {
-            poller
-                .add(s.socket.as_raw_fd(), i as u64)
-                .map_err(|e| format!("load: epoll_ctl: {e}"))?;
+            poller.add(s.fd(), i as u64).map_err(|e| format!("load: epoll_ctl: {e}"))?;
         }
         let mut recv = RecvBatch::new(BATCH);
+        let mut scratch: Vec<u8> = Vec::with_capacity(crate::batch::MAX_DATAGRAM);
         let interval = Duration::from_secs_f64(1.0 / self.plan.rate.max(1e-9));
         let mut next_index = 0u64;
         let drain_limit = self.plan.t1 * 64 + Duration::from_secs(1);
@@ -533,7 +583,19 @@ impl Engine {
             let clock = Clock::now(self.wall);
             for r in 0..ready {
                 let i = poller.token(r) as usize;
-                let fd = self.sockets[i].socket.as_raw_fd();
+                if let Io::Tcp(c) = &mut self.sockets[i].io {
+                    // TCP: no kernel timestamps per message; timed by this wake-up.
+                    c.fill();
+                    loop {
+                        scratch.clear();
+                        let Io::Tcp(c) = &mut self.sockets[i].io else { break };
+                        let Some(msg) = c.next_message() else { break };
+                        scratch.extend_from_slice(msg);
+                        self.on_datagram(&scratch, i, self.wall);
+                    }
+                    continue;
+                }
+                let fd = self.sockets[i].fd();
                 loop {
                     let got = recv.recv(fd).unwrap_or(0);
                     for k in 0..got {
@@ -548,7 +610,7 @@ impl Engine {
             }
             self.flush_all();
         }
-        let ports: Vec<u16> = self.sockets.iter().map(|s| s.port).collect();
+        let ports: Vec<u16> = self.sockets.iter().filter(|s| matches!(s.io, Io::Udp(_))).map(|s| s.port).collect();
         let socket_drops = crate::sockopt::udp_drops(&ports);
         Ok(ThreadResult {
             stats: self.stats,

@@ -98,7 +98,8 @@ pub struct LoadArgs {
     /// Seconds per ramp step.
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub step_duration: f64,
-    /// Transport (only udp is implemented; tcp is refused with an error).
+    /// Transport: udp (connected sockets), or tcp (one connection per
+    /// --sockets; responses are timed by the wake-up that read them).
     #[arg(long, value_enum, default_value_t = Transport::Udp)]
     pub transport: Transport,
     /// Write the results as JSON to this file.
@@ -241,6 +242,7 @@ pub struct PointPlan {
     pub password: String,
     /// Tick mode period (None: event mode).
     pub tick: Option<Duration>,
+    pub transport: Transport,
 }
 
 static RUN_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -278,6 +280,7 @@ pub fn run_point(p: &PointPlan) -> Result<PointResult, String> {
             password: p.password.clone(),
             cpu: p.cpus.as_ref().filter(|c| !c.is_empty()).map(|c| c[t % c.len()]),
             tick: p.tick,
+            transport: p.transport,
         };
         handles.push(
             std::thread::Builder::new()
@@ -335,9 +338,6 @@ pub fn summary_line(r: &PointResult) -> String {
 
 /// `sipshard-bench load`.
 pub fn run_cli(a: &LoadArgs) -> Result<(), String> {
-    if a.transport != Transport::Udp {
-        return Err("load: --transport tcp is not implemented yet (udp only)".into());
-    }
     let base = PointPlan {
         target: a.target,
         scenario: a.scenario,
@@ -352,6 +352,7 @@ pub fn run_cli(a: &LoadArgs) -> Result<(), String> {
         user: a.user.clone(),
         password: a.password.clone(),
         tick: tick_of(a.tick_us),
+        transport: a.transport,
     };
     let mut points = Vec::new();
     let mut knee = None;

@@ -18,6 +18,8 @@ pub struct Endpoints<'a> {
     pub local_port: u16,
     /// Target `ip:port` as text (also the Request-URI host).
     pub target: &'a [u8],
+    /// Via transport: `UDP` or `TCP`.
+    pub transport: &'a [u8],
 }
 
 /// What varies between requests of a call.
@@ -43,7 +45,9 @@ pub fn write_request(out: &mut Out<'_>, ep: &Endpoints<'_>, call: &CallRef, spec
         out.put(b"service@")?;
     }
     out.put(ep.target)?.put(b" SIP/2.0\r\n")?;
-    out.put(b"Via: SIP/2.0/UDP ")?
+    out.put(b"Via: SIP/2.0/")?
+        .put(ep.transport)?
+        .put(b" ")?
         .put(ep.local_ip)?
         .put(b":")?
         .num(u64::from(ep.local_port))?;
@@ -146,6 +150,7 @@ mod tests {
             local_ip: b"127.0.0.1",
             local_port: 40000,
             target: b"127.0.0.1:5060",
+            transport: b"UDP",
         }
     }
 

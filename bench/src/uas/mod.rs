@@ -8,6 +8,7 @@
 mod answer;
 mod shard;
 mod stats;
+mod tcp;
 mod ticker;
 
 use std::net::SocketAddr;
@@ -26,7 +27,8 @@ pub struct UasArgs {
     /// Address to answer on (every shard binds it with SO_REUSEPORT).
     #[arg(long, value_name = "IP:PORT")]
     pub listen: SocketAddr,
-    /// Transport (only udp is implemented; tcp is refused with an error).
+    /// Transport. tcp runs ticking threads (--tick-us, 1000 if 0) with one
+    /// SO_REUSEPORT listener each.
     #[arg(long, value_enum, default_value_t = Transport::Udp)]
     pub transport: Transport,
     /// Number of shards (glommio executors, one pinned thread each).
@@ -62,9 +64,6 @@ pub struct UasArgs {
 
 /// Runs the UAS until stopped; returns the summed counts.
 pub fn run(args: &UasArgs) -> Result<UasStats, String> {
-    if args.transport != Transport::Udp {
-        return Err("uas: --transport tcp is not implemented yet (udp only)".into());
-    }
     if !(0.0..=1.0).contains(&args.failure_share) {
         return Err(format!("uas: --failure-share must be within 0.0..=1.0, got {}", args.failure_share));
     }
@@ -79,7 +78,11 @@ pub fn run(args: &UasArgs) -> Result<UasStats, String> {
         send_100: !args.no_100,
     };
     // Bind once here so a busy port is reported before any shard starts.
-    std::net::UdpSocket::bind(args.listen).map_err(|e| format!("uas: cannot bind {}: {e}", args.listen))?;
+    if args.transport == Transport::Udp {
+        std::net::UdpSocket::bind(args.listen).map_err(|e| format!("uas: cannot bind {}: {e}", args.listen))?;
+    } else {
+        std::net::TcpListener::bind(args.listen).map_err(|e| format!("uas: cannot bind tcp {}: {e}", args.listen))?;
+    }
     if let Some(secs) = args.duration {
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs_f64(secs));
@@ -87,7 +90,14 @@ pub fn run(args: &UasArgs) -> Result<UasStats, String> {
         });
     }
     let listen = args.listen;
-    let per_shard = if args.tick_us > 0 {
+    let per_shard = if args.transport == Transport::Tcp {
+        let cpus = crate::shards::pick_cpus(args.shards, &args.cpus);
+        let tick = Duration::from_micros(if args.tick_us > 0 { args.tick_us } else { 1000 });
+        tcp::run(listen, args.shards, &cpus, &behaviour, tick)?
+            .into_iter()
+            .map(Ok)
+            .collect()
+    } else if args.tick_us > 0 {
         let cpus = crate::shards::pick_cpus(args.shards, &args.cpus);
         ticker::run(listen, args.shards, &cpus, &behaviour, Duration::from_micros(args.tick_us))?
             .into_iter()

@@ -218,6 +218,12 @@ impl Shard {
         None
     }
 
+    /// Hands the queued answers (bytes, destination) to `f` instead of
+    /// sending them (the TCP UAS writes them to the right connection).
+    pub(super) fn drain_out(&mut self, f: impl FnMut(&[u8], Option<SocketAddr>)) {
+        self.out.drain_to(f);
+    }
+
     /// Sends the queued answers.
     pub fn flush(&mut self) {
         if !self.out.is_empty() {

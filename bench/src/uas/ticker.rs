@@ -30,7 +30,8 @@ fn bind(listen: SocketAddr) -> Result<std::net::UdpSocket, String> {
     Ok(s)
 }
 
-fn pin(cpu: usize) {
+/// Pins the calling thread to `cpu` (best effort).
+pub(super) fn pin(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; a failing
     // sched_setaffinity leaves the thread unpinned, which only costs accuracy.
     unsafe {
