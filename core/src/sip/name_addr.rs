@@ -126,21 +126,9 @@ impl<'a> NameAddr<'a> {
 
     fn bracketed(dn: Option<&'a [u8]>, s: &'a [u8]) -> Result<NameAddr<'a>, ParseError> {
         debug_assert_eq!(s[0], b'<');
-        // One pass: find the `>`, noting white space inside the brackets
-        // (no `>` is BadNameAddr even then).
-        let mut lws = false;
-        let mut gt = None;
-        for (i, &b) in s.iter().enumerate().skip(1) {
-            if b == b'>' {
-                gt = Some(i);
-                break;
-            }
-            lws |= is_lws(b);
-        }
-        let gt = gt.ok_or(ParseError::BadNameAddr)?;
-        if lws {
-            return Err(ParseError::BadUri);
-        }
+        let gt = memchr::memchr(b'>', s).ok_or(ParseError::BadNameAddr)?;
+        // White space inside the brackets is `BadUri`: the caller parses
+        // the URI right after, and `Uri::parse` rejects it with that error.
         let uri = &s[1..gt];
         Ok(NameAddr {
             display_name: dn,

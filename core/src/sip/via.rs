@@ -15,7 +15,7 @@ use crate::transport::Transport;
 pub const MAGIC_COOKIE: &[u8] = b"z9hG4bK";
 
 /// One Via value, borrowing the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Via<'a> {
     /// The whole value as written.
     pub raw: &'a [u8],
@@ -35,6 +35,46 @@ pub struct Via<'a> {
     pub sent_by: &'a [u8],
     /// The raw parameters, starting with `;`, or empty.
     pub params: &'a [u8],
+    /// `branch`, `received`, `rport`, `maddr` as [`Via::param`] gives them,
+    /// found while [`Via::parse`] validates the list.
+    known: Known<'a>,
+}
+
+impl std::fmt::Debug for Via<'_> {
+    /// The public fields (`known` repeats what `params` holds).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Via")
+            .field("raw", &self.raw)
+            .field("protocol", &self.protocol)
+            .field("version", &self.version)
+            .field("transport_bytes", &self.transport_bytes)
+            .field("transport", &self.transport)
+            .field("host", &self.host)
+            .field("host_kind", &self.host_kind)
+            .field("port", &self.port)
+            .field("sent_by", &self.sent_by)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+/// The parameters the proxy reads on every message: `None` when absent,
+/// `Some(None)` when present without a value, else the first one's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Known<'a> {
+    branch: Option<Option<&'a [u8]>>,
+    received: Option<Option<&'a [u8]>>,
+    rport: Option<Option<&'a [u8]>>,
+    maddr: Option<Option<&'a [u8]>>,
+}
+
+/// [`Known`] as spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct KnownSpans {
+    branch: Option<Option<Span>>,
+    received: Option<Option<Span>>,
+    rport: Option<Option<Span>>,
+    maddr: Option<Option<Span>>,
 }
 
 /// A [`Via`] stored as spans into its message buffer, so a message can
@@ -52,6 +92,7 @@ pub(crate) struct ViaSpans {
     port: Option<u16>,
     sent_by: Span,
     params: Span,
+    known: KnownSpans,
 }
 
 impl ViaSpans {
@@ -70,6 +111,12 @@ impl ViaSpans {
             port: v.port,
             sent_by: sp(v.sent_by),
             params: sp(v.params),
+            known: KnownSpans {
+                branch: v.known.branch.map(|o| o.map(sp)),
+                received: v.known.received.map(|o| o.map(sp)),
+                rport: v.known.rport.map(|o| o.map(sp)),
+                maddr: v.known.maddr.map(|o| o.map(sp)),
+            },
         }
     }
 
@@ -86,6 +133,12 @@ impl ViaSpans {
             port: self.port,
             sent_by: self.sent_by.of(buf),
             params: self.params.of(buf),
+            known: Known {
+                branch: self.known.branch.map(|o| o.map(|s| s.of(buf))),
+                received: self.known.received.map(|o| o.map(|s| s.of(buf))),
+                rport: self.known.rport.map(|o| o.map(|s| s.of(buf))),
+                maddr: self.known.maddr.map(|o| o.map(|s| s.of(buf))),
+            },
         }
     }
 }
@@ -141,7 +194,7 @@ impl<'a> Via<'a> {
             sent_by_len = sent_by_start.len() - port_end.len();
             rest = trim_start(port_end);
         }
-        let via = Via {
+        let mut via = Via {
             raw,
             protocol,
             version,
@@ -152,32 +205,49 @@ impl<'a> Via<'a> {
             port,
             sent_by: &sent_by_start[..sent_by_len],
             params: rest,
+            known: Known::default(),
         };
-        via.validate_params()?;
+        via.known = via.validate_params()?;
         Ok(via)
     }
 
-    fn validate_params(&self) -> Result<(), ParseError> {
+    /// Checks the parameters the proxy interprets, noting where the first
+    /// of each of them is.
+    fn validate_params(&self) -> Result<Known<'a>, ParseError> {
+        let mut known = Known::default();
         for p in self.params() {
             let p = p.map_err(|_| ParseError::BadVia)?;
-            let ok = if eq_ic(p.name, b"branch") {
-                p.value.is_some_and(|v| v.iter().all(|&b| is_token(b)))
-            } else if eq_ic(p.name, b"received") {
-                p.value.and_then(parse_ip).is_some()
-            } else if eq_ic(p.name, b"rport") {
-                p.value.is_none_or(|v| parse_port(v).is_ok())
-            } else if eq_ic(p.name, b"ttl") {
-                p.value.and_then(|v| parse_decimal(v, 255)).is_some()
-            } else if eq_ic(p.name, b"maddr") {
-                p.value.is_some_and(|v| classify_host(v).is_ok())
-            } else {
-                true
+            let first = |slot: &mut Option<Option<&'a [u8]>>| {
+                if slot.is_none() {
+                    *slot = Some(p.value);
+                }
+            };
+            // Dispatch on the length so most names cost one comparison.
+            let ok = match p.name.len() {
+                6 if eq_ic(p.name, b"branch") => {
+                    first(&mut known.branch);
+                    p.value.is_some_and(|v| v.iter().all(|&b| is_token(b)))
+                }
+                8 if eq_ic(p.name, b"received") => {
+                    first(&mut known.received);
+                    p.value.and_then(parse_ip).is_some()
+                }
+                5 if eq_ic(p.name, b"rport") => {
+                    first(&mut known.rport);
+                    p.value.is_none_or(|v| parse_port(v).is_ok())
+                }
+                3 if eq_ic(p.name, b"ttl") => p.value.and_then(|v| parse_decimal(v, 255)).is_some(),
+                5 if eq_ic(p.name, b"maddr") => {
+                    first(&mut known.maddr);
+                    p.value.is_some_and(|v| classify_host(v).is_ok())
+                }
+                _ => true,
             };
             if !ok {
                 return Err(ParseError::BadVia);
             }
         }
-        Ok(())
+        Ok(known)
     }
 
     pub fn params(&self) -> Params<'a> {
@@ -190,7 +260,7 @@ impl<'a> Via<'a> {
     }
 
     pub fn branch(&self) -> Option<&'a [u8]> {
-        self.param(b"branch").flatten()
+        self.known.branch.flatten()
     }
 
     /// True when the branch starts with the RFC 3261 magic cookie.
@@ -201,7 +271,7 @@ impl<'a> Via<'a> {
     /// `received=` as written (RFC 5118 allows IPv6 with or without
     /// brackets).
     pub fn received(&self) -> Option<&'a [u8]> {
-        self.param(b"received").flatten()
+        self.known.received.flatten()
     }
 
     pub fn received_ip(&self) -> Option<IpAddr> {
@@ -211,12 +281,11 @@ impl<'a> Via<'a> {
     /// RFC 3581 rport: None when absent, `Some(None)` when present without
     /// a value, `Some(Some(port))` with one.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.param(b"rport")
-            .map(|v| v.and_then(|p| parse_port(p).ok()))
+        self.known.rport.map(|v| v.and_then(|p| parse_port(p).ok()))
     }
 
     pub fn maddr(&self) -> Option<&'a [u8]> {
-        self.param(b"maddr").flatten()
+        self.known.maddr.flatten()
     }
 
     pub fn ttl(&self) -> Option<u8> {
