@@ -159,6 +159,27 @@ pub trait Router: Send + Sync {
         _state: &mut Self::ShardState,
     ) {
     }
+
+    /// Whether [`Router::on_tm_reply`] has anything to run (else the
+    /// runtime hands transaction responses straight to the table).
+    fn has_tm_reply_routes(&self) -> bool {
+        false
+    }
+
+    /// A response matched to branch `branch` of transaction `tx`, before
+    /// the table acts on it (`reply_route`, then `onreply_route` armed by
+    /// `t_on_reply`). False: dropped, the table never sees it.
+    fn on_tm_reply(
+        &self,
+        _tx: crate::tm::proxy::TxId,
+        _branch: u8,
+        _msg: &crate::sip::Message,
+        _inb: &Inbound,
+        _env: &mut dyn RouteEnv,
+        _state: &mut Self::ShardState,
+    ) -> bool {
+        true
+    }
 }
 
 impl Router for crate::script::Program {
@@ -200,5 +221,21 @@ impl Router for crate::script::Program {
         state: &mut Self::ShardState,
     ) {
         crate::script::Program::on_failure(self, tx, code, env, state)
+    }
+
+    fn has_tm_reply_routes(&self) -> bool {
+        crate::script::Program::has_tm_reply_routes(self)
+    }
+
+    fn on_tm_reply(
+        &self,
+        tx: crate::tm::proxy::TxId,
+        branch: u8,
+        msg: &crate::sip::Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    ) -> bool {
+        crate::script::Program::on_tm_reply(self, tx, branch, msg, inb, env, state)
     }
 }

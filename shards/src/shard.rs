@@ -194,12 +194,23 @@ impl<R: Router + 'static> Shard<R> {
                     let now = self.now_ms();
                     // None: not ours, route it; Some(None): absorbed;
                     // Some(Some(s)): shard s owns the transaction.
+                    // `script_reply`: ours, but reply routes run first.
+                    let mut script_reply = None;
                     let taken = {
                         let mut table = tm.borrow_mut();
                         if msg.is_request() {
                             (table.on_request(now, &msg, inb.src, inb.proto, &mut tm_out)
                                 != RequestMatch::NoMatch)
                                 .then_some(None)
+                        } else if self.router.has_tm_reply_routes() {
+                            match table.match_response(&msg) {
+                                Ok(m) => {
+                                    script_reply = Some(m);
+                                    Some(None)
+                                }
+                                Err(ResponseMatch::OtherShard(s)) => Some(Some(s as usize)),
+                                Err(_) => None,
+                            }
                         } else {
                             match table.on_response(now, &msg, &mut tm_out) {
                                 ResponseMatch::Handled(_) => Some(None),
@@ -215,6 +226,23 @@ impl<R: Router + 'static> Shard<R> {
                             return;
                         }
                         Some(None) => {
+                            if let Some((tx, n)) = script_reply {
+                                let mut env = ShardEnv::new(self).with_message(bytes);
+                                let keep = {
+                                    let mut state = self.state.borrow_mut();
+                                    self.router
+                                        .on_tm_reply(tx, n, &msg, &inb, &mut env, &mut state)
+                                };
+                                let (outbox, more) = env.into_parts();
+                                tm_out.extend(more);
+                                for out in outbox {
+                                    self.send(out).await;
+                                }
+                                if keep {
+                                    tm.borrow_mut()
+                                        .on_response(self.now_ms(), &msg, &mut tm_out);
+                                }
+                            }
                             self.tm_outputs(tm_out).await;
                             return;
                         }

@@ -192,6 +192,10 @@ impl<'a, 'm> Exec<'a, 'm> {
                 }
             }
             PvKind::Rs => msg.status().map_or(Val::Null, |c| Val::Int(i64::from(c))),
+            PvKind::TBranchIdx => self
+                .st
+                .t_branch_idx
+                .map_or(Val::Int(0), |b| Val::Int(i64::from(b))),
             PvKind::TReplyCode => self
                 .st
                 .t_reply_code

@@ -144,8 +144,47 @@ impl Program {
         let Some(id) = self.request_route else { return };
         let mut x = exec_ctx::Exec::new(self, &msg, inb, env, &mut shard.vars);
         x.run_route(id);
-        let (tx, on_failure) = (x.st.tx, x.st.on_failure);
+        let (tx, on_failure, on_reply) = (x.st.tx, x.st.on_failure, x.st.on_reply);
         arm_failure(env, &mut shard.failure_routes, tx, on_failure);
+        if let (Some(tx), Some(r)) = (tx, on_reply) {
+            remember(env, &mut shard.reply_routes, tx, r);
+        }
+    }
+
+    /// Whether responses of transactions need the script: a `reply_route`
+    /// or some `onreply_route[NAME]` exists.
+    pub fn has_tm_reply_routes(&self) -> bool {
+        self.reply_route.is_some()
+            || self
+                .named
+                .keys()
+                .any(|(k, _)| *k == ast::RouteKind::OnReply)
+    }
+
+    /// A response of transaction `tx` (branch `branch`), before the table
+    /// takes it: `reply_route` runs first (as Kamailio's core onreply
+    /// route), then the `onreply_route` armed by `t_on_reply`. False when
+    /// either dropped it.
+    pub fn on_tm_reply(
+        &self,
+        tx: crate::tm::proxy::TxId,
+        branch: u8,
+        msg: &Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        shard: &mut ShardState,
+    ) -> bool {
+        let armed = shard.reply_routes.get(&tx).copied();
+        for id in [self.reply_route, armed].into_iter().flatten() {
+            let mut x = exec_ctx::Exec::new(self, msg, inb, env, &mut shard.vars);
+            x.st.tx = Some(tx);
+            x.st.t_branch_idx = Some(branch);
+            x.run_route(id);
+            if x.st.dropped {
+                return false;
+            }
+        }
+        true
     }
 
     /// The transaction table a shard needs: Some when `tm` is loaded.
@@ -194,8 +233,11 @@ impl Program {
         x.st.tx = Some(tx);
         x.st.t_reply_code = Some(code);
         x.run_route(route);
-        let on_failure = x.st.on_failure;
+        let (on_failure, on_reply) = (x.st.on_failure, x.st.on_reply);
         arm_failure(env, &mut shard.failure_routes, Some(tx), on_failure);
+        if let Some(r) = on_reply {
+            remember(env, &mut shard.reply_routes, tx, r);
+        }
     }
 
     /// Runs `reply_route` (= the unnamed `onreply_route`) on a reply, then
@@ -216,6 +258,21 @@ impl Program {
         }
         x.relay_reply();
     }
+}
+
+/// `t_on_reply` took effect: remember the route for `tx`, sweeping the
+/// entries of finished transactions when they pile up.
+fn remember(
+    env: &mut dyn RouteEnv,
+    routes: &mut std::collections::HashMap<crate::tm::proxy::TxId, program::RouteId>,
+    tx: crate::tm::proxy::TxId,
+    route: program::RouteId,
+) {
+    let Some(tm) = env.tm() else { return };
+    if routes.len() >= 1024 && routes.len() > 2 * tm.table.len() {
+        routes.retain(|id, _| tm.table.get(*id).is_some());
+    }
+    routes.insert(tx, route);
 }
 
 /// `t_on_failure` took effect when the route had a transaction: arm it in

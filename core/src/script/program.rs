@@ -253,6 +253,8 @@ pub struct ShardState {
     pub vars: Vec<OwnedVal>,
     /// The `failure_route` armed (`t_on_failure`) for each transaction.
     pub failure_routes: HashMap<crate::tm::proxy::TxId, RouteId>,
+    /// The `onreply_route` armed (`t_on_reply`) for each transaction.
+    pub reply_routes: HashMap<crate::tm::proxy::TxId, RouteId>,
 }
 
 impl Program {
@@ -261,6 +263,7 @@ impl Program {
         ShardState {
             vars: vec![OwnedVal::Int(0); self.var_count],
             failure_routes: HashMap::new(),
+            reply_routes: HashMap::new(),
         }
     }
 }

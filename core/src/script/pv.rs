@@ -32,6 +32,8 @@ pub enum PvKind {
     Rr,
     /// `$T_reply_code`: in `failure_route`, the best response's code.
     TReplyCode,
+    /// `$T_branch_idx`: the branch in `branch_route` / `onreply_route`.
+    TBranchIdx,
     Fu,
     FUser,
     Fd,
@@ -341,6 +343,7 @@ pub fn parse_pv(text: &str, names: &mut PvNames) -> Result<PvRef, PvError> {
         ("rs", None) => PvKind::Rs,
         ("rr", None) => PvKind::Rr,
         ("T_reply_code", None) => PvKind::TReplyCode,
+        ("T_branch_idx", None) => PvKind::TBranchIdx,
         ("fu", None) | ("from", None) => PvKind::Fu,
         ("fU", None) => PvKind::FUser,
         ("fd", None) => PvKind::Fd,

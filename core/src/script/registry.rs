@@ -240,11 +240,7 @@ pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
 
 /// Kamailio functions sipshard does not provide, with their module.
 pub const KNOWN_KAMAILIO_FUNCTIONS: &[(&str, &str)] = &[
-    ("t_on_reply", "tm"),
-    ("t_on_branch", "tm"),
     ("t_release", "tm"),
-    ("t_is_set", "tm"),
-    ("t_check_status", "tm"),
     ("t_is_branch_route", "tm"),
     ("t_set_fr", "tm"),
     ("t_forward_nonack", "tm"),
@@ -391,8 +387,8 @@ mod tests {
         let (b, _) = find("maxfwd_process").unwrap();
         assert_eq!(a, b);
         assert!(find("t_relay").is_some());
-        assert!(find("t_on_reply").is_none());
-        assert_eq!(known_unsupported_function("t_on_reply"), Some("tm"));
+        assert!(find("t_release").is_none());
+        assert_eq!(known_unsupported_function("t_release"), Some("tm"));
         assert_eq!(module_name("/usr/lib/kamailio/modules/sl.so"), "sl");
         assert_eq!(
             route_type::names(route_type::REQUEST | route_type::ONREPLY),

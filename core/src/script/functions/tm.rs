@@ -101,6 +101,46 @@ pub const FNS: &[FnSpec] = &[
         imp: t_on_failure,
     },
     FnSpec {
+        name: "t_on_reply",
+        aliases: &[],
+        module: "tm",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Str],
+        routes: rt::REQUEST | rt::FAILURE | rt::BRANCH,
+        imp: t_on_reply,
+    },
+    FnSpec {
+        name: "t_on_branch",
+        aliases: &[],
+        module: "tm",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Str],
+        routes: rt::REQUEST | rt::FAILURE,
+        imp: t_on_branch,
+    },
+    FnSpec {
+        name: "t_check_status",
+        aliases: &[],
+        module: "tm",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Regex],
+        routes: rt::REQUEST | rt::FAILURE | rt::ONREPLY,
+        imp: t_check_status,
+    },
+    FnSpec {
+        name: "t_is_set",
+        aliases: &[],
+        module: "tm",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Str],
+        routes: rt::ANY,
+        imp: t_is_set,
+    },
+    FnSpec {
         name: "t_is_canceled",
         aliases: &[],
         module: "tm",
@@ -216,6 +256,78 @@ fn t_on_failure(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     }
 }
 
+/// Looks up `name` among the routes of `kind`; logs when missing.
+fn named_route(
+    x: &mut Exec<'_, '_>,
+    args: &[CArg],
+    kind: RouteKind,
+    what: &str,
+) -> Option<crate::script::program::RouteId> {
+    let name = String::from_utf8_lossy(&x.arg_str(&args[0])).into_owned();
+    let r = x.prog.named.get(&(kind, name.clone())).copied();
+    if r.is_none() {
+        x.log_err(&format!("{what}: no {}[{name}]", kind.keyword()));
+    }
+    r
+}
+
+/// `t_on_reply("NAME")`: `onreply_route[NAME]` runs for each response of
+/// the transaction, before tm acts on it (`drop` discards a provisional).
+fn t_on_reply(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    match named_route(x, args, RouteKind::OnReply, "t_on_reply") {
+        Some(r) => {
+            x.st.on_reply = Some(r);
+            1
+        }
+        None => -1,
+    }
+}
+
+/// `t_on_branch("NAME")`: `branch_route[NAME]` runs for each branch
+/// `t_relay()` creates; its changes apply to that branch only and `drop`
+/// cancels the branch.
+fn t_on_branch(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    match named_route(x, args, RouteKind::Branch, "t_on_branch") {
+        Some(r) => {
+            x.st.on_branch = Some(r);
+            1
+        }
+        None => -1,
+    }
+}
+
+/// `t_check_status(re)`: the status of the response being processed
+/// (`onreply_route`) or of the best one (`failure_route`) matches `re`.
+fn t_check_status(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let CArg::Regex(re) = &args[0] else {
+        return -1;
+    };
+    let code = x.msg.status().or(x.st.t_reply_code);
+    match code {
+        Some(c) if re.is_match(c.to_string().as_bytes()) => 1,
+        _ => -1,
+    }
+}
+
+/// `t_is_set("failure_route" | "branch_route" | "onreply_route")`.
+fn t_is_set(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let which = x.arg_str(&args[0]).into_owned();
+    let set = match &which[..] {
+        b"failure_route" => x.st.on_failure.is_some(),
+        b"branch_route" => x.st.on_branch.is_some(),
+        b"onreply_route" => x.st.on_reply.is_some(),
+        _ => {
+            x.log_err("t_is_set: expected failure_route, branch_route or onreply_route");
+            return -1;
+        }
+    };
+    if set {
+        1
+    } else {
+        -1
+    }
+}
+
 fn t_is_canceled(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
     let Some(id) = x.st.tx else { return -1 };
     let Some(tm) = x.env.tm() else { return -1 };
@@ -226,6 +338,41 @@ fn t_is_canceled(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
 }
 
 impl Exec<'_, '_> {
+    /// The bytes of a new branch: `branch_route` (armed by `t_on_branch`)
+    /// runs first, its edits and R-URI/`$du` changes for this branch
+    /// only; None when it dropped the branch.
+    fn branch_bytes(
+        &mut self,
+        id: TxId,
+        proto: Transport,
+        local: &crate::route_io::LocalSocket,
+        branch: &str,
+    ) -> Option<Vec<u8>> {
+        let Some(route) = self.st.on_branch else {
+            return self.forward_bytes(proto, local, branch, "t_relay");
+        };
+        let index = {
+            let tm = self.env.tm()?;
+            tm.table.get(id).map_or(0, |t| t.branch_count())
+        };
+        let mark = self.st.edits.len();
+        let saved = (
+            self.st.new_ruri.clone(),
+            self.st.du.clone(),
+            self.st.t_branch_idx,
+        );
+        self.st.t_branch_idx = u8::try_from(index).ok();
+        self.run_route(route);
+        let bytes = if std::mem::take(&mut self.st.dropped) {
+            None
+        } else {
+            self.forward_bytes(proto, local, branch, "t_relay")
+        };
+        self.st.edits.truncate(mark);
+        (self.st.new_ruri, self.st.du, self.st.t_branch_idx) = saved;
+        bytes
+    }
+
     /// The transaction of this request, created (`t_newtran`) if needed.
     /// None (logged) when there is no table, the table is full (503 sent),
     /// or the request is a retransmission (absorbed).
@@ -317,7 +464,7 @@ impl Exec<'_, '_> {
                 return -1;
             }
         };
-        let Some(bytes) = self.forward_bytes(proto, &local, &branch, "t_relay") else {
+        let Some(bytes) = self.branch_bytes(id, proto, &local, &branch) else {
             return -1;
         };
         let dest = Destination {
@@ -422,6 +569,110 @@ failure_route[NEXT] {
                 Output::Failure { .. } => None,
             })
             .collect()
+    }
+
+    const ROUTES_CFG: &str = r#"
+listen=udp:127.0.0.1:5060
+loadmodule "tm.so"
+loadmodule "textops.so"
+loadmodule "xlog.so"
+request_route {
+    $du = "sip:10.0.0.1:5070";
+    t_on_reply("R");
+    t_on_branch("B");
+    if (t_is_set("branch_route")) {
+        append_branch("sip:bob@10.0.0.2:5080");
+        append_branch("sip:bob@10.0.0.3:5090");
+    }
+    t_relay();
+}
+branch_route[B] {
+    append_hf("X-Branch: $T_branch_idx\r\n");
+    if ($rd == "10.0.0.2") {
+        drop;
+    }
+}
+onreply_route[R] {
+    xinfo("reply $rs branch $T_branch_idx");
+    if (t_check_status("18[0-9]")) {
+        drop;
+    }
+}
+"#;
+
+    /// `t_on_branch`: each branch runs `branch_route` with its index, its
+    /// header only on that branch, `drop` kills the branch. `t_on_reply`:
+    /// `onreply_route` sees each response with its branch; `drop` of a
+    /// provisional keeps it from the table.
+    #[test]
+    fn branch_route_and_onreply_route() {
+        let cfg = crate::script::compile_str("t.cfg", ROUTES_CFG, &[]).expect("compiles");
+        let prog = &*cfg.program;
+        let mut env = Env {
+            table: Table::new(0, prog.tm_config().unwrap()),
+            out: Vec::new(),
+            sent: Vec::new(),
+            logs: Vec::new(),
+        };
+        let mut state = prog.new_shard_state();
+        let inb = Inbound {
+            proto: Transport::Udp,
+            src: "10.1.1.1:5060".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
+        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        let s = sends(&env.out);
+        assert_eq!(s.len(), 3, "100 and two branches: {s:?} {:?}", env.logs);
+        assert!(s[0].2.starts_with("SIP/2.0 100 "));
+        assert_eq!((s[1].0.as_str(), s[1].1), ("10.0.0.1", 5070));
+        assert!(s[1].2.contains("X-Branch: 0\r\n"), "{}", s[1].2);
+        assert_eq!((s[2].0.as_str(), s[2].1), ("10.0.0.3", 5090));
+        assert!(s[2].2.starts_with("INVITE sip:bob@10.0.0.3:5090 "));
+        assert!(
+            s[2].2.contains("X-Branch: 1\r\n"),
+            "index of the new branch"
+        );
+        assert_eq!(s[2].2.matches("X-Branch").count(), 1);
+        let branch = s[1]
+            .2
+            .split("branch=")
+            .nth(1)
+            .and_then(|b| b.split("\r\n").next())
+            .unwrap()
+            .to_string();
+        env.out.clear();
+        let resp = |code: u16| {
+            let r = format!(
+                "SIP/2.0 {code} X\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>;tag=u1\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            );
+            Message::parse(r.into_bytes()).unwrap()
+        };
+        let (tx, n) = env.table.match_response(&resp(180)).unwrap();
+        assert_eq!(n, 0);
+        assert!(!Router::on_tm_reply(
+            prog,
+            tx,
+            n,
+            &resp(180),
+            &inb,
+            &mut env,
+            &mut state
+        ));
+        assert!(Router::on_tm_reply(
+            prog,
+            tx,
+            n,
+            &resp(200),
+            &inb,
+            &mut env,
+            &mut state
+        ));
+        assert_eq!(
+            env.logs[env.logs.len() - 2..],
+            ["reply 180 branch 0", "reply 200 branch 0"]
+        );
     }
 
     /// `t_relay()` starts a transaction (100 upstream, branch downstream);
