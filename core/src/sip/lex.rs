@@ -83,6 +83,16 @@ pub fn is_token(b: u8) -> bool {
     is(b, C_TOKEN)
 }
 
+/// The first index at or after `i` whose byte is not in class `c`
+/// (`s.len()` if none).
+#[inline(always)]
+pub(crate) fn skip_class(s: &[u8], mut i: usize, c: u8) -> usize {
+    while i < s.len() && is(s[i], c) {
+        i += 1;
+    }
+    i
+}
+
 /// Index of the first `needle` in a short slice: a plain loop, cheaper
 /// than `memchr`'s dispatch for the few dozen bytes of a URI or a value.
 #[inline]

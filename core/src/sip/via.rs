@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::error::ParseError;
 use super::host::{classify_host, parse_ip, parse_port, unbracket, HostKind};
-use super::lex::{eq_ic, is_lws, is_token, parse_decimal, trim, trim_start};
+use super::lex::{eq_ic, is_lws, is_token, parse_decimal, skip_class, trim, trim_start, C_TOKEN};
 use super::params::{self, Params};
 use super::span::{offset_in, Span};
 use crate::transport::Transport;
@@ -144,7 +144,7 @@ impl ViaSpans {
 }
 
 fn take_token(s: &[u8]) -> (&[u8], &[u8]) {
-    let n = s.iter().take_while(|&&b| is_token(b)).count();
+    let n = skip_class(s, 0, C_TOKEN);
     (&s[..n], trim_start(&s[n..]))
 }
 
@@ -159,11 +159,16 @@ impl<'a> Via<'a> {
     /// Parses one Via value (one element of a comma-separated list).
     pub fn parse(value: &'a [u8]) -> Result<Via<'a>, ParseError> {
         let raw = trim(value);
-        let (protocol, s) = take_token(raw);
-        let s = expect_slash(s)?;
-        let (version, s) = take_token(s);
-        let s = expect_slash(s)?;
-        let n = s.iter().take_while(|&&b| is_token(b)).count();
+        let (protocol, version, s) = if raw.starts_with(b"SIP/2.0/") {
+            // What every implementation sends: no LWS inside the protocol.
+            (&raw[..3], &raw[4..7], trim_start(&raw[8..]))
+        } else {
+            let (protocol, s) = take_token(raw);
+            let s = expect_slash(s)?;
+            let (version, s) = take_token(s);
+            (protocol, version, expect_slash(s)?)
+        };
+        let n = skip_class(s, 0, C_TOKEN);
         let transport_bytes = &s[..n];
         if !eq_ic(protocol, b"SIP") || version != b"2.0" || n == 0 {
             return Err(ParseError::BadVia);
@@ -178,8 +183,8 @@ impl<'a> Via<'a> {
         } else {
             sent_by_start
                 .iter()
-                .take_while(|&&b| !is_lws(b) && b != b':' && b != b';')
-                .count()
+                .position(|&b| is_lws(b) || b == b':' || b == b';')
+                .unwrap_or(sent_by_start.len())
         };
         let host = &sent_by_start[..host_len];
         let host_kind = classify_host(host).map_err(|_| ParseError::BadVia)?;
