@@ -1,12 +1,25 @@
-//! `sipshard subscriber add|rm|list -f CONFIG ...`: the subscriber table
-//! that the config's auth_db `db_url` names (Kamailio's `kamctl add/rm`).
-//! A running server picks changes up within a second.
+//! `sipshard subscriber add|rm|list [-f CONFIG] [-A NAME=VALUE] ...`: the
+//! subscriber table that the config's auth_db `db_url` names (Kamailio's
+//! `kamctl add/rm`); without -f, the built-in default config's (the
+//! embedded store). A running server picks changes up within a second.
 
 use std::path::PathBuf;
 
 use sipshard_core::auth::Algorithm;
-use sipshard_core::script;
 use sipshard_core::usrloc::{self, Subscriber};
+
+use crate::run_cmd::compile_text;
+
+/// Which config's subscriber table.
+#[derive(clap::Args)]
+struct Cfg {
+    /// Config file; without it, the built-in default config.
+    #[arg(short = 'f', long = "config", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Define a preprocessor symbol, as for `sipshard run`.
+    #[arg(short = 'A', value_name = "NAME[=VALUE]")]
+    defines: Vec<String>,
+}
 
 #[derive(clap::Args)]
 pub struct SubscriberArgs {
@@ -18,33 +31,28 @@ pub struct SubscriberArgs {
 enum Action {
     /// Add a subscriber, or change its password.
     Add {
-        #[arg(short = 'f', long = "config", value_name = "FILE")]
-        file: PathBuf,
+        #[command(flatten)]
+        cfg: Cfg,
         /// user@domain
         user: String,
         password: String,
     },
     /// Remove a subscriber.
     Rm {
-        #[arg(short = 'f', long = "config", value_name = "FILE")]
-        file: PathBuf,
+        #[command(flatten)]
+        cfg: Cfg,
         /// user@domain
         user: String,
     },
     /// List subscribers (user@domain per line).
     List {
-        #[arg(short = 'f', long = "config", value_name = "FILE")]
-        file: PathBuf,
+        #[command(flatten)]
+        cfg: Cfg,
     },
 }
 
-fn table_dir(file: &std::path::Path) -> Result<PathBuf, String> {
-    let cfg = script::compile_file(file, &[]).map_err(|ds| {
-        ds.iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+fn table_dir(c: &Cfg) -> Result<PathBuf, String> {
+    let cfg = compile_text(c.file.as_ref(), &c.defines)?;
     usrloc::db_dir(cfg.program.settings.reg.auth_db_url.as_deref())
 }
 
@@ -58,11 +66,11 @@ fn split(user: &str) -> Result<(&str, &str), String> {
 fn act(a: SubscriberArgs) -> Result<(), String> {
     match a.action {
         Action::Add {
-            file,
+            cfg,
             user,
             password,
         } => {
-            let dir = table_dir(&file)?;
+            let dir = table_dir(&cfg)?;
             let (u, d) = split(&user)?;
             let mut subs = usrloc::read_subscribers(&dir)?;
             subs.retain(|s| !(s.username == u && s.domain.eq_ignore_ascii_case(d)));
@@ -78,8 +86,8 @@ fn act(a: SubscriberArgs) -> Result<(), String> {
             });
             usrloc::write_subscribers(&dir, &subs)
         }
-        Action::Rm { file, user } => {
-            let dir = table_dir(&file)?;
+        Action::Rm { cfg, user } => {
+            let dir = table_dir(&cfg)?;
             let (u, d) = split(&user)?;
             let mut subs = usrloc::read_subscribers(&dir)?;
             let n = subs.len();
@@ -89,8 +97,8 @@ fn act(a: SubscriberArgs) -> Result<(), String> {
             }
             usrloc::write_subscribers(&dir, &subs)
         }
-        Action::List { file } => {
-            let dir = table_dir(&file)?;
+        Action::List { cfg } => {
+            let dir = table_dir(&cfg)?;
             for s in usrloc::read_subscribers(&dir)? {
                 println!("{}@{}", s.username, s.domain);
             }

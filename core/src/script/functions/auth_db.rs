@@ -1,6 +1,7 @@
 //! Module `auth_db`: `www_authorize` / `proxy_authorize` (aliases
 //! `www_authenticate` / `proxy_authenticate`) and `auth_check`, verifying
-//! digest credentials against the subscriber table that `db_url` names.
+//! digest credentials against the subscriber table that `db_url` names;
+//! `is_subscriber` asks whether a URI names a subscriber at all.
 
 use crate::script::exec_ctx::Exec;
 use crate::script::program::CArg;
@@ -40,7 +41,45 @@ pub const FNS: &[FnSpec] = &[
         routes: rt::REQUEST,
         imp: auth_check,
     },
+    FnSpec {
+        name: "is_subscriber",
+        aliases: &[],
+        module: "auth_db",
+        min_args: 3,
+        max_args: 3,
+        args: &[A::Str, A::Str, A::Int],
+        routes: rt::ANY,
+        imp: is_subscriber,
+    },
 ];
+
+/// `is_subscriber(uri, table, flags)`: 1 when the URI's user (in its
+/// domain, with auth_db `use_domain`) has a row in the subscriber table,
+/// else -1. The flags (loading credentials into AVPs) are ignored.
+fn is_subscriber(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let uri = x.arg_str(&args[0]).into_owned();
+    let Ok(u) = crate::sip::Uri::parse(&uri) else {
+        return -1;
+    };
+    let Some(user) = u.user_unescaped() else {
+        return -1;
+    };
+    let s = &x.prog.settings.reg;
+    let subs = match s.subscribers() {
+        Ok(d) => d,
+        Err(e) => {
+            let e = e.to_string();
+            x.log_err(&format!("is_subscriber: subscriber table: {e}"));
+            return -1;
+        }
+    };
+    let domain = s.auth_use_domain.then_some(u.host);
+    if subs.get(&user, domain).is_some() {
+        1
+    } else {
+        -1
+    }
+}
 
 fn www_authorize(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let realm = realm_of(x, &args[0]);
