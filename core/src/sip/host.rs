@@ -48,6 +48,11 @@ pub fn unbracket(h: &[u8]) -> &[u8] {
 
 /// Parses an IP literal, IPv6 with or without brackets.
 pub fn parse_ip(h: &[u8]) -> Option<IpAddr> {
+    if h.first().is_some_and(u8::is_ascii_digit) {
+        if let Some(v4) = parse_ipv4(h) {
+            return Some(IpAddr::V4(v4));
+        }
+    }
     let inner = unbracket(h);
     if inner.len() == h.len() && find_byte(h, b':').is_none() {
         return parse_ipv4(h).map(IpAddr::V4);
@@ -63,34 +68,39 @@ pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     if s.len() < 7 || s.len() > 15 {
         return None;
     }
+    let digit = |i: usize| -> Option<u32> {
+        let d = s.get(i)?.wrapping_sub(b'0');
+        (d <= 9).then_some(u32::from(d))
+    };
     let mut octets = [0u8; 4];
-    let mut n = 0;
-    let mut v: u32 = 0;
-    let mut digits = 0;
-    for &b in s {
-        if b == b'.' {
-            if digits == 0 || n == 3 || v > 255 {
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if s.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[n] = v as u8;
-            n += 1;
-            v = 0;
-            digits = 0;
-        } else {
-            let d = b.wrapping_sub(b'0');
-            // A digit; at most three per octet; no leading zero.
-            if d > 9 || digits == 3 || (digits == 1 && v == 0) {
-                return None;
-            }
-            v = v * 10 + u32::from(d);
-            digits += 1;
+            i += 1;
         }
+        // One to three digits, no leading zero, at most 255.
+        let mut v = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            if v == 0 {
+                return None;
+            }
+            v = v * 10 + d;
+            i += 1;
+            if let Some(d) = digit(i) {
+                v = v * 10 + d;
+                i += 1;
+            }
+        }
+        if v > 255 {
+            return None;
+        }
+        *octet = v as u8;
     }
-    if digits == 0 || n != 3 || v > 255 {
-        return None;
-    }
-    octets[3] = v as u8;
-    Some(Ipv4Addr::from(octets))
+    (i == s.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// Parses `host [":" port]` with nothing else around it.
@@ -115,6 +125,18 @@ pub fn parse_hostport(s: &[u8]) -> Result<HostPort<'_>, ParseError> {
 
 /// Parses a port number (1*DIGIT, at most 65535).
 pub fn parse_port(digits: &[u8]) -> Result<u16, ParseError> {
+    if (1..=5).contains(&digits.len()) {
+        // Five digits cannot overflow a u32.
+        let mut v: u32 = 0;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(ParseError::BadPort);
+            }
+            v = v * 10 + u32::from(d);
+        }
+        return u16::try_from(v).map_err(|_| ParseError::BadPort);
+    }
     super::lex::parse_decimal(digits, u64::from(u16::MAX))
         .map(|p| p as u16)
         .ok_or(ParseError::BadPort)

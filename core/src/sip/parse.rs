@@ -13,7 +13,7 @@ use super::cseq::CSeq;
 use super::error::ParseError;
 use super::header::HeaderEntry;
 use super::header_name::HeaderName;
-use super::lex::{is_token, is_token_str, parse_decimal, split_commas};
+use super::lex::{is, is_token, is_token_str, parse_decimal, split_commas, C_SCHEME};
 use super::message::{Message, StartLine};
 use super::method::Method;
 use super::name_addr::{NameAddr, NameAddrSpans};
@@ -39,7 +39,7 @@ fn is_sp_ht(b: u8) -> bool {
 /// Checks `SIP/2.0` (case-insensitive, RFC 3261 §7.1). A different
 /// well-formed `SIP/x.y` is `BadVersion`; anything else `BadStartLine`.
 fn check_version(v: &[u8]) -> Result<(), ParseError> {
-    if v.eq_ignore_ascii_case(b"SIP/2.0") {
+    if v == b"SIP/2.0" || v.eq_ignore_ascii_case(b"SIP/2.0") {
         return Ok(());
     }
     let looks_sip = v.len() > 4
@@ -85,9 +85,16 @@ fn parse_start_line(buf: &[u8], end: usize) -> Result<StartLine, ParseError> {
             reason: Span::new(reason_start, end),
         });
     }
-    // Request-Line = Method SP Request-URI SP SIP-Version
-    let first = memchr::memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
-    let last = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+    // Request-Line = Method SP Request-URI SP SIP-Version. The method and
+    // the version are short: plain scans from either end beat `memchr`.
+    let first = line
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(ParseError::BadStartLine)?;
+    let last = line
+        .iter()
+        .rposition(|&b| b == b' ')
+        .ok_or(ParseError::BadStartLine)?;
     if last == first {
         return Err(ParseError::BadStartLine);
     }
@@ -101,13 +108,23 @@ fn parse_start_line(buf: &[u8], end: usize) -> Result<StartLine, ParseError> {
     if !is_token_str(method) {
         return Err(ParseError::BadMethod);
     }
-    let scheme_ok = uri[0].is_ascii_alphabetic()
-        && uri.iter().position(|&b| b == b':').is_some_and(|c| {
-            uri[..c]
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        });
-    if !scheme_ok || uri.iter().any(|&b| b <= b' ' || b == 0x7f) {
+    // A scheme (ALPHA *(alphanumeric / "+" / "-" / ".") ":"), and no
+    // control or white space anywhere.
+    let mut scheme_end = None;
+    for (i, &b) in uri.iter().enumerate() {
+        if b <= b' ' || b == 0x7f {
+            return Err(ParseError::BadRequestUri);
+        }
+        if scheme_end.is_none() {
+            if b == b':' {
+                scheme_end = Some(i);
+            } else if !is(b, C_SCHEME) {
+                // Not a scheme character before the first colon.
+                return Err(ParseError::BadRequestUri);
+            }
+        }
+    }
+    if !uri[0].is_ascii_alphabetic() || scheme_end.is_none() {
         return Err(ParseError::BadRequestUri);
     }
     Ok(StartLine::Request {
