@@ -105,6 +105,16 @@ pub trait RouteEnv {
     fn tm(&mut self) -> Option<TmAccess<'_>> {
         None
     }
+
+    /// `xhttp_prom`: updates this shard's value of a script metric for the
+    /// label values `labels` (as many as the definition has).
+    fn prom(
+        &mut self,
+        _def: &std::sync::Arc<crate::script::functions::xhttp_prom::PromDef>,
+        _labels: &[&str],
+        _op: crate::script::functions::xhttp_prom::PromOp,
+    ) {
+    }
 }
 
 /// The transaction table of the shard running a route, lent to it.

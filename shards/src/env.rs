@@ -130,6 +130,21 @@ impl<R: Router> RouteEnv for ShardEnv<'_, R> {
         self.shard.id
     }
 
+    fn prom(
+        &mut self,
+        def: &std::sync::Arc<sipshard_core::script::functions::xhttp_prom::PromDef>,
+        labels: &[&str],
+        op: sipshard_core::script::functions::xhttp_prom::PromOp,
+    ) {
+        self.shard
+            .stats_set
+            .shard(self.shard.id)
+            .user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(def, labels, op);
+    }
+
     fn tm(&mut self) -> Option<TmAccess<'_>> {
         let table = self.tm.as_deref_mut()?;
         Some(TmAccess {

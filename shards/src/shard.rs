@@ -248,7 +248,7 @@ impl<R: Router + 'static> Shard<R> {
                         }
                     }
                 }
-                let started = std::time::Instant::now();
+                let started = self.stats().route_started();
                 let mut env = ShardEnv::new(self).with_message(bytes);
                 let mut state = self.state.borrow_mut();
                 if msg.is_request() {
@@ -256,7 +256,7 @@ impl<R: Router + 'static> Shard<R> {
                 } else {
                     self.router.on_reply(msg, &inb, &mut env, &mut state);
                 }
-                self.stats().route_latency.observe(started.elapsed());
+                self.stats().route_done(started);
                 let (outbox, more) = env.into_parts();
                 tm_out = more;
                 outbox
@@ -371,6 +371,7 @@ impl<R: Router + 'static> Shard<R> {
             }
         }
         self.kick_tm_timer();
+        self.publish_tm_stats();
     }
 
     /// Wakes the timer task when the table's next deadline is earlier than
@@ -524,6 +525,15 @@ impl<R: Router + 'static> Shard<R> {
 
     /// This shard's counters.
     #[inline]
+    /// Copies the transaction table's counts where the control thread
+    /// reads them.
+    fn publish_tm_stats(&self) {
+        if let Some(tm) = &self.tm {
+            let t = tm.borrow();
+            self.stats().tm.publish(t.len(), &t.stats);
+        }
+    }
+
     pub fn stats(&self) -> &ShardStats {
         self.stats_set.shard(self.id)
     }
@@ -557,6 +567,7 @@ async fn tm_timers<R: Router + 'static>(
     wakeups: glommio::channels::local_channel::LocalReceiver<()>,
 ) {
     let Some(tm) = &shard.tm else { return };
+    shard.publish_tm_stats();
     loop {
         let next = tm.borrow().next_deadline();
         shard.tm_armed.set(next);
@@ -581,6 +592,8 @@ async fn tm_timers<R: Router + 'static>(
         tm.borrow_mut().on_timer(shard.now_ms(), &mut out);
         if !out.is_empty() {
             shard.tm_outputs(out).await;
+        } else {
+            shard.publish_tm_stats();
         }
     }
 }

@@ -197,3 +197,205 @@ request_route {{
         Some(sent_by_sipp)
     );
 }
+
+/// `xhttp_prom` script metrics: a counter bumped per OPTIONS (labelled by
+/// method) and a gauge set from the script show on `/metrics` with the
+/// `kamailio_` prefix, typed, per shard.
+#[test]
+fn script_counters_count_sipp_options() {
+    if !have_sipp() || !have_prometheus_client() {
+        return;
+    }
+    let dir = TestDir::new("metrics-xhttp-prom");
+    let port = free_port();
+    let http = free_tcp_port();
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &format!(
+            r#"
+listen=udp:127.0.0.1:{port}
+shards=2
+debug=1
+loadmodule "sl.so"
+loadmodule "ctl.so"
+loadmodule "xhttp.so"
+loadmodule "xhttp_prom.so"
+modparam("ctl", "http", "127.0.0.1:{http}")
+modparam("xhttp_prom", "prom_counter", "name=requests_seen; label=method; help='Requests the script saw.'")
+modparam("xhttp_prom", "prom_gauge", "name=last_answer")
+request_route {{
+    prom_counter_inc("requests_seen", "1", "$rm");
+    prom_gauge_set("last_answer", "404.5");
+    sl_send_reply("404", "Not Here");
+}}
+"#
+        ),
+    );
+    let (code, out, err) = {
+        let o = Command::new(sipshard_bin())
+            .args(["check", "-f", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!format!("{out}{err}").contains("has no effect"), "{out}{err}");
+    let _server = Sipshard::start(&cfg, &[]);
+    let calls = 200;
+    let r = run_sipp(
+        &dir,
+        "options",
+        &[
+            "-sf".into(),
+            scenario("options_200_or_404.xml"),
+            format!("127.0.0.1:{port}"),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            calls.to_string(),
+            "-r".into(),
+            "200".into(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!((r.exit, r.successful, r.failed), (0, calls, 0), "{r:?}");
+    let sent_by_sipp = (calls + r.retransmissions) as f64;
+    let rows = scrape(http);
+    assert_eq!(
+        sum(&rows, "kamailio_requests_seen_total", ("method", "OPTIONS")),
+        sent_by_sipp
+    );
+    let fam = rows
+        .iter()
+        .find(|r| r.name == "kamailio_requests_seen_total")
+        .unwrap();
+    assert_eq!(fam.kind, "counter");
+    assert!(fam.labels["shard"].is_string());
+    let g: Vec<&Row> = rows.iter().filter(|r| r.name == "kamailio_last_answer").collect();
+    assert!(!g.is_empty());
+    assert!(g.iter().all(|r| r.kind == "gauge" && r.value == 404.5));
+}
+
+/// An unknown metric name or a wrong label count is a compile error.
+#[test]
+fn undefined_script_metric_is_refused() {
+    let dir = TestDir::new("metrics-xhttp-prom-bad");
+    let cfg = dir.write(
+        "sipshard.cfg",
+        r#"
+loadmodule "xhttp_prom.so"
+modparam("xhttp_prom", "prom_counter", "name=c; label=a:b")
+request_route {
+    prom_counter_inc("nope", "1");
+    prom_counter_inc("c", "1", "x");
+}
+"#,
+    );
+    let o = Command::new(sipshard_bin())
+        .args(["check", "-f", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("no counter `nope` is defined"), "{text}");
+    assert!(text.contains("`c` has 2 label(s), found 1"), "{text}");
+}
+
+/// Calls relayed by `t_relay()`: `tm.stats` and the `sipshard_tm_*`
+/// families count every INVITE and BYE transaction.
+#[test]
+fn tm_stats_and_metrics_count_t_relay_calls() {
+    if !have_sipp() || !have_prometheus_client() {
+        return;
+    }
+    let dir = TestDir::new("metrics-tm");
+    let (port, uas_port, http) = (free_port(), free_port(), free_tcp_port());
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &format!(
+            r#"
+listen=udp:127.0.0.1:{port}
+shards=2
+debug=1
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "ctl.so"
+modparam("ctl", "http", "127.0.0.1:{http}")
+request_route {{
+    $du = "sip:127.0.0.1:{uas_port}";
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+}}
+"#
+        ),
+    );
+    let sock = ctl_socket(&dir);
+    let _server = Sipshard::start(&cfg, &["--ctl-socket", sock.to_str().unwrap()]);
+    let _uas = SippBackground::start(
+        &["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+    );
+    let calls = 200u64;
+    let r = run_sipp(
+        &dir,
+        "uac",
+        &[
+            "-sn".into(),
+            "uac".into(),
+            format!("127.0.0.1:{port}"),
+            "-s".into(),
+            "service".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-m".into(),
+            calls.to_string(),
+            "-r".into(),
+            "100".into(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!((r.exit, r.successful, r.failed), (0, calls, 0), "{r:?}");
+    let tx = 2 * calls; // INVITE and BYE
+    let v = ctl_json(&sock, &["tm.stats"]);
+    assert_eq!(v["created"], tx, "{v}");
+    assert_eq!(v["total"], tx, "{v}");
+    assert_eq!(v["2xx"], tx, "{v}");
+    assert_eq!(v["4xx"], 0, "{v}");
+    assert_eq!(v["replied_locally"], 0, "{v}");
+    let (cur, freed) = (v["current"].as_u64().unwrap(), v["freed"].as_u64().unwrap());
+    assert_eq!(cur + freed, tx, "{v}");
+    assert!(v["waiting"].as_u64().unwrap() <= cur, "{v}");
+
+    let rows = scrape(http);
+    let total = |name: &str| -> f64 {
+        rows.iter().filter(|r| r.name == name).map(|r| r.value).sum()
+    };
+    assert_eq!(total("sipshard_tm_transactions_created_total"), tx as f64);
+    assert_eq!(
+        sum(&rows, "sipshard_tm_final_replies_total", ("class", "2xx")),
+        tx as f64
+    );
+    assert_eq!(total("sipshard_tm_transaction_duration_seconds_count"), tx as f64);
+    assert_eq!(
+        total("sipshard_tm_transactions") + total("sipshard_tm_transactions_freed_total"),
+        tx as f64
+    );
+    let kinds: std::collections::HashMap<&str, &str> = rows
+        .iter()
+        .map(|r| (r.family.as_str(), r.kind.as_str()))
+        .collect();
+    assert_eq!(kinds["sipshard_tm_transaction_duration_seconds"], "histogram");
+    assert_eq!(kinds["sipshard_tm_transactions"], "gauge");
+    assert_eq!(kinds["sipshard_tm_retransmissions"], "counter");
+}

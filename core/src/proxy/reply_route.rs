@@ -118,7 +118,12 @@ pub fn route_reply(
         .map_err(|_| ReplyRouteError::BadVia(ParseError::BadVia))?;
     let next = Via::parse(next_raw).map_err(ReplyRouteError::BadVia)?;
     let dst = via_destination(&next)?;
-    let mut e = edits.clone();
+    // Without script edits, a fresh list holds only ours (no copy).
+    let mut e = if edits.is_empty() {
+        Edits::new()
+    } else {
+        edits.clone()
+    };
     if same_line {
         // Several values on one line: remove ours and the comma after it.
         let start = first.value_range.start;

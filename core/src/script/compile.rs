@@ -43,6 +43,8 @@ pub struct Compiler<'a> {
     route_ids: HashMap<String, RouteId>,
     /// Route types the block being compiled may run as.
     cur_mask: u16,
+    /// xhttp_prom definitions, to resolve metric names once.
+    prom: super::functions::xhttp_prom::PromSettings,
 }
 
 impl<'a> Compiler<'a> {
@@ -62,6 +64,7 @@ impl<'a> Compiler<'a> {
             names: PvNames::default(),
             route_ids: HashMap::new(),
             cur_mask: route_type::REQUEST,
+            prom: Default::default(),
         }
     }
 
@@ -89,6 +92,7 @@ impl<'a> Compiler<'a> {
 
     /// Compiles every route block of the file into `prog`.
     pub fn compile_routes(&mut self, file: &CfgFile, prog: &mut Program) {
+        self.prom = prog.settings.prom.clone();
         // 1. Register blocks so calls can be resolved in any order.
         let mut blocks: Vec<(&TopItem, RouteId)> = Vec::new();
         let mut seen: HashMap<(RouteKind, String), usize> = HashMap::new();
@@ -537,6 +541,11 @@ impl<'a> Compiler<'a> {
                         "found an expression, expected a log level (L_ALERT, L_BUG, L_CRIT, L_ERR, L_WARN, L_NOTICE, L_INFO, L_DBG)",
                     );
                 }
+            }
+        }
+        if spec.module == "xhttp_prom" {
+            if let Err(msg) = super::functions::xhttp_prom::fixup(&self.prom, spec.name, &mut cargs) {
+                self.diags.error(self.pos(at), msg);
             }
         }
         CExpr::Call(Box::new(CallSite {

@@ -373,6 +373,21 @@ fn modparam(
                 Err(e) => diags.error(pos, e),
             }
         }
+        // Read by the runtime (`sipshard run`): the control socket and
+        // the HTTP listener.
+        ("ctl", "binrpc") | ("ctl" | "jsonrpcs" | "xhttp", "http") => {}
+        ("xhttp_prom", _) => match crate::script::functions::xhttp_prom::modparam(
+            &mut settings.prom,
+            param,
+            &v.text(),
+        ) {
+            Ok(true) => {}
+            Ok(false) => diags.warning(
+                pos,
+                format!("modparam `{param}` of module `{module}` has no effect in sipshard"),
+            ),
+            Err(e) => diags.error(pos, e),
+        },
         _ => diags.warning(
             pos,
             format!("modparam `{param}` of module `{module}` has no effect in sipshard"),

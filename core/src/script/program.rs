@@ -196,6 +196,8 @@ pub struct ModSettings {
     pub rr_append_fromtag: bool,
     /// registrar, usrloc, auth, auth_db parameters and their tables.
     pub reg: super::functions::registrar::RegSettings,
+    /// xhttp_prom metric definitions.
+    pub prom: super::functions::xhttp_prom::PromSettings,
 }
 
 /// Module `tm`'s parameters.
@@ -222,6 +224,7 @@ impl Default for ModSettings {
             tm: None,
             rr_append_fromtag: true,
             reg: Default::default(),
+            prom: Default::default(),
         }
     }
 }

@@ -122,6 +122,7 @@ pub fn find(name: &str) -> Option<(FnId, &'static FnSpec)> {
 pub const MODULES: &[&str] = &[
     "sl", "textops", "textopsx", "maxfwd", "xlog", "sanity", "pv", "siputils", "corex", "kex",
     "ctl", "jsonrpcs", "tm", "rr", "registrar", "usrloc", "auth", "auth_db", "db_text",
+    "xhttp", "xhttp_prom",
 ];
 
 /// Normalises `loadmodule` arguments: `"/usr/lib/x/modules/sl.so"` -> `sl`.
@@ -204,8 +205,6 @@ pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
     "uac_redirect",
     "uri_db",
     "userblocklist",
-    "xhttp",
-    "xhttp_prom",
     "xmlrpc",
     "app_lua",
     "app_python3",

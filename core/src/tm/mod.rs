@@ -25,5 +25,6 @@ pub mod machine;
 pub mod proxy;
 pub mod server_invite;
 pub mod server_non_invite;
+pub mod stats;
 pub mod table;
 pub mod timers;

@@ -115,6 +115,8 @@ struct Entry {
     nonce: u128,
     key: u64,
     tx: ProxyTx,
+    /// When the request came in (for the latency histogram).
+    created: Millis,
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +143,8 @@ pub struct Table {
     hasher: RandomState,
     timers: DeadlineQueue<TimerRef>,
     live: usize,
+    /// Counts for `tm.stats` and `/metrics`.
+    pub stats: super::stats::TableStats,
 }
 
 impl Table {
@@ -154,6 +158,7 @@ impl Table {
             hasher: RandomState::new(),
             timers: DeadlineQueue::new(),
             live: 0,
+            stats: Default::default(),
         }
     }
 
@@ -252,6 +257,9 @@ impl Table {
                 RequestMatch::Retransmission(id)
             }
         });
+        if matches!(result, Some(RequestMatch::Retransmission(_))) {
+            self.stats.retransmissions_received += 1;
+        }
         result.unwrap_or(RequestMatch::NoMatch)
     }
 
@@ -286,6 +294,7 @@ impl Table {
                 dst: reply_destination(msg, src, proto),
                 bytes: reply.into(),
             });
+            self.stats.replied_locally += 1;
             return Err(CreateError::Full);
         }
         let slot = match self.free.pop() {
@@ -302,9 +311,11 @@ impl Table {
             nonce,
             key: h,
             tx: ProxyTx::new(id, msg, src, proto),
+            created: now,
         }));
         self.index.insert(h, slot);
         self.live += 1;
+        self.stats.created += 1;
         self.with_tx(now, id, out, |tx, cfg, sink| tx.start(cfg, sink))
             .ok_or(CreateError::Full)?;
         Ok(id)
@@ -355,10 +366,16 @@ impl Table {
         reason: &[u8],
         out: &mut Vec<Output>,
     ) -> Result<(), TxError> {
-        self.with_tx(now, id, out, |tx, cfg, sink| {
-            tx.reply(cfg, code, reason, sink)
-        })
-        .ok_or(TxError::NoTransaction)?
+        let completed = self.stats.completed;
+        let r = self
+            .with_tx(now, id, out, |tx, cfg, sink| {
+                tx.reply(cfg, code, reason, sink)
+            })
+            .ok_or(TxError::NoTransaction)?;
+        if self.stats.completed > completed {
+            self.stats.replied_locally += 1;
+        }
+        r
     }
 
     /// `t_on_failure()` armed (or disarmed) for `id`.
@@ -453,9 +470,22 @@ impl Table {
             };
             let current = self.entry(id).is_some_and(|e| e.tx.timer_is(r.which, at));
             if current {
+                use super::timers::TimerKind as K;
+                if matches!(
+                    r.which,
+                    TimerSlot::Branch(_, K::A | K::E) | TimerSlot::Server(K::G)
+                ) {
+                    self.stats.retransmissions_sent += 1;
+                }
+                let completed = self.stats.completed;
                 self.with_tx(now, id, out, |tx, cfg, sink| {
                     tx.on_timer(cfg, r.which, sink)
                 });
+                // A final response decided by a timer (408, or the best
+                // of branches that timed out) is the proxy's own.
+                if self.stats.completed > completed {
+                    self.stats.replied_locally += 1;
+                }
             }
         }
         self.maybe_compact();
@@ -488,8 +518,18 @@ impl Table {
             return None;
         }
         let e = s.entry.as_deref_mut()?;
+        let was_completed = e.tx.is_completed();
+        let first_out = out.len();
         let mut sink = Sink::new(now, out);
         let r = f(&mut e.tx, cfg, &mut sink);
+        if !was_completed && e.tx.is_completed() {
+            let code = sink.out[first_out..].iter().rev().find_map(|o| match o {
+                Output::Send { bytes, .. } => super::stats::status_of(bytes).filter(|c| *c >= 200),
+                _ => None,
+            });
+            self.stats
+                .final_reply(code.unwrap_or(500), now.saturating_sub(e.created));
+        }
         for (which, at) in sink.arms {
             self.timers.push(
                 at,
@@ -502,11 +542,16 @@ impl Table {
         }
         if e.tx.is_done() {
             let key = e.key;
+            let e_completed = e.tx.is_completed();
             s.entry = None;
             s.gen = s.gen.wrapping_add(1);
             self.index.remove(&key);
             self.free.push(id.slot);
             self.live -= 1;
+            self.stats.freed += 1;
+            if e_completed {
+                self.stats.completed_freed += 1;
+            }
         }
         Some(r)
     }

@@ -47,11 +47,11 @@ pub fn register_core(c: &mut Commands) {
         "Same as stats.reset_statistics.",
         reset_statistics,
     );
-    c.add("tm.stats", "Transaction statistics.", |_, _| {
-        Err(RpcError::failed(
-            "tm: this build has no transaction layer; every request is handled statelessly",
-        ))
-    });
+    c.add(
+        "tm.stats",
+        "Transaction statistics (summed over shards).",
+        tm_stats,
+    );
     c.add("cfg.reload", "Re-reads, compiles and swaps the routing config on every shard.", |ctl, _| {
         let Some(r) = &ctl.reload else {
             return Err(RpcError::failed("this server runs the built-in config; there is no file to reload"));
@@ -198,10 +198,62 @@ fn all_stats(ctl: &Control) -> Vec<Stat> {
         true,
     );
     add("sipshard:shards".into(), s.shards().len() as u64, false);
+    if s.sum(|x| x.tm.enabled.get()) > 0 {
+        add(
+            "tmx:UAS_transactions".into(),
+            s.sum(|x| x.tm.created.get()),
+            true,
+        );
+        add(
+            "tmx:active_transactions".into(),
+            s.sum(|x| x.tm.current.get()),
+            false,
+        );
+        add(
+            "tmx:rpl_generated".into(),
+            s.sum(|x| x.tm.replied_locally.get()),
+            true,
+        );
+        for (i, c) in ["2xx", "3xx", "4xx", "5xx", "6xx"].iter().enumerate() {
+            add(
+                format!("tmx:{c}_transactions"),
+                s.sum(|x| x.tm.final_replies[i + 1].get()),
+                true,
+            );
+        }
+    }
     let m = procinfo::memory();
     add("mem:rss".into(), m.rss, false);
     add("mem:rss_peak".into(), m.rss_peak, false);
     out
+}
+
+/// `tm.stats`, with Kamailio's field names.
+fn tm_stats(ctl: &Control, _: &[Value]) -> RpcResult {
+    let s = &ctl.stats;
+    if s.sum(|x| x.tm.enabled.get()) == 0 {
+        return Err(RpcError::failed(
+            "tm is not loaded: every request is handled statelessly",
+        ));
+    }
+    let created = s.sum(|x| x.tm.created.get());
+    let class = |c: usize| s.sum(|x| x.tm.final_replies[c].get());
+    Ok(serde_json::json!({
+        "current": s.sum(|x| x.tm.current.get()),
+        "waiting": s.sum(|x| x.tm.waiting()),
+        "total": created,
+        "total_local": 0,
+        "replied_locally": s.sum(|x| x.tm.replied_locally.get()),
+        "6xx": class(5),
+        "5xx": class(4),
+        "4xx": class(3),
+        "3xx": class(2),
+        "2xx": class(1),
+        "created": created,
+        "freed": s.sum(|x| x.tm.freed.get()),
+        "retransmissions_received": s.sum(|x| x.tm.retransmissions_received.get()),
+        "retransmissions_sent": s.sum(|x| x.tm.retransmissions_sent.get()),
+    }))
 }
 
 /// Stats selected by `all`, `group:` or full names; every one when no

@@ -5,9 +5,9 @@
 //! locked read-modify-write: other threads only read. Counters never go
 //! down; `stats.reset_statistics` is done by the reader keeping a baseline.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::classify::{Kind, METHODS, STATUS_CLASSES};
 
@@ -142,12 +142,22 @@ pub struct ShardStats {
     pub tcp_connections: Gauge,
     /// Time the routing program took per message.
     pub route_latency: Histogram,
+    /// Per-message recording (received, sent, route latency) switched off
+    /// (`sipshard run --no-metrics`, to measure what it costs).
+    pub off: AtomicBool,
+    /// The transaction table's counts (`tm` loaded).
+    pub tm: super::tm::TmStats,
+    /// Script metrics (`xhttp_prom`).
+    pub user: Mutex<super::user::UserMetrics>,
 }
 
 impl ShardStats {
     /// Counts a received message by its first line.
     #[inline]
     pub fn received(&self, bytes: &[u8]) {
+        if self.off.load(Ordering::Relaxed) {
+            return;
+        }
         match super::classify(bytes) {
             Kind::Request(m) => self.rcv_requests[m].inc(),
             Kind::Reply(c) => self.rcv_replies[c].inc(),
@@ -158,16 +168,37 @@ impl ShardStats {
     /// Counts a message put on the wire (or handed to the shard that will).
     #[inline]
     pub fn sent(&self, bytes: &[u8]) {
+        if self.off.load(Ordering::Relaxed) {
+            return;
+        }
         self.sent_kind(super::classify(bytes));
     }
 
     /// Counts a message sent, already classified.
     #[inline]
     pub fn sent_kind(&self, kind: Kind) {
+        if self.off.load(Ordering::Relaxed) {
+            return;
+        }
         match kind {
             Kind::Request(m) => self.sent_requests[m].inc(),
             Kind::Reply(c) => self.sent_replies[c].inc(),
             Kind::Unknown => {}
+        }
+    }
+
+    /// The start of a timed route run; None when recording is off (no
+    /// clock read).
+    #[inline]
+    pub fn route_started(&self) -> Option<Instant> {
+        (!self.off.load(Ordering::Relaxed)).then(Instant::now)
+    }
+
+    /// The end of a route run started with [`ShardStats::route_started`].
+    #[inline]
+    pub fn route_done(&self, started: Option<Instant>) {
+        if let Some(t) = started {
+            self.route_latency.observe(t.elapsed());
         }
     }
 
@@ -200,6 +231,18 @@ impl StatsSet {
 
     pub fn shards(&self) -> &[ShardStats] {
         &self.shards
+    }
+
+    /// Switches per-message recording on or off on every shard.
+    pub fn set_recording(&self, on: bool) {
+        for s in self.shards.iter() {
+            s.off.store(!on, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether per-message recording is on.
+    pub fn recording(&self) -> bool {
+        !self.shards[0].off.load(Ordering::Relaxed)
     }
 
     /// Sum over shards of one counter.

@@ -10,6 +10,8 @@
 pub mod classify;
 pub mod counters;
 pub mod prom;
+pub mod tm;
+pub mod user;
 
 pub use classify::{classify, Kind, METHODS, STATUS_CLASSES};
 pub use counters::{Counter, DropReason, Gauge, Histogram, ShardStats, StatsSet};

@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
-use super::counters::{DropReason, StatsSet, LATENCY_BUCKETS_US};
+use super::counters::{DropReason, ShardStats, StatsSet, LATENCY_BUCKETS_US};
 use super::{METHODS, STATUS_CLASSES};
+use sipshard_core::tm::stats::LATENCY_BUCKETS_MS;
 
 /// Content-Type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -138,7 +139,119 @@ pub fn render(stats: &StatsSet, process: &[Sample]) -> String {
         let _ = writeln!(out, "{name}_sum{{shard=\"{sid}\"}} {sum}");
         let _ = writeln!(out, "{name}_count{{shard=\"{sid}\"}} {count}");
     }
+    if shards.iter().any(|s| s.tm.enabled.get() > 0) {
+        tm(&mut out, stats);
+    }
+    super::user::render(&mut out, shards.iter().map(|s| &s.user).enumerate());
     out
+}
+
+/// The transaction-table families (`tm` loaded).
+fn tm(out: &mut String, stats: &StatsSet) {
+    let shards = stats.shards();
+    let per_shard =
+        |out: &mut String, name: &str, help: &str, kind: &str, get: &dyn Fn(&ShardStats) -> u64| {
+            family(out, name, help, kind);
+            for (sid, s) in shards.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{shard=\"{sid}\"}} {}", get(s));
+            }
+        };
+    per_shard(
+        out,
+        "sipshard_tm_transactions",
+        "Live transactions.",
+        "gauge",
+        &|s| s.tm.current.get(),
+    );
+    per_shard(
+        out,
+        "sipshard_tm_waiting_transactions",
+        "Transactions that sent their final response and wait to be freed.",
+        "gauge",
+        &|s| s.tm.waiting(),
+    );
+    per_shard(
+        out,
+        "sipshard_tm_transactions_created_total",
+        "Transactions created.",
+        "counter",
+        &|s| s.tm.created.get(),
+    );
+    per_shard(
+        out,
+        "sipshard_tm_transactions_completed_total",
+        "Transactions whose final response went upstream.",
+        "counter",
+        &|s| s.tm.completed.get(),
+    );
+    per_shard(
+        out,
+        "sipshard_tm_transactions_freed_total",
+        "Transactions freed.",
+        "counter",
+        &|s| s.tm.freed.get(),
+    );
+    per_shard(
+        out,
+        "sipshard_tm_replied_locally_total",
+        "Final responses the proxy generated (t_reply, timeouts, 503 when full).",
+        "counter",
+        &|s| s.tm.replied_locally.get(),
+    );
+    let name = "sipshard_tm_final_replies_total";
+    family(
+        out,
+        name,
+        "Final responses sent upstream by transactions, by class.",
+        "counter",
+    );
+    for (sid, s) in shards.iter().enumerate() {
+        for (i, c) in STATUS_CLASSES.iter().enumerate().skip(1) {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{sid}\",class=\"{c}\"}} {}",
+                s.tm.final_replies[i].get()
+            );
+        }
+    }
+    let name = "sipshard_tm_retransmissions_total";
+    family(out, name, "Retransmissions: requests absorbed by a transaction (received), requests and responses the timers resent (sent).", "counter");
+    for (sid, s) in shards.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{name}{{shard=\"{sid}\",direction=\"received\"}} {}",
+            s.tm.retransmissions_received.get()
+        );
+        let _ = writeln!(
+            out,
+            "{name}{{shard=\"{sid}\",direction=\"sent\"}} {}",
+            s.tm.retransmissions_sent.get()
+        );
+    }
+    let name = "sipshard_tm_transaction_duration_seconds";
+    family(
+        out,
+        name,
+        "Time from a request in to its final response out (millisecond clock).",
+        "histogram",
+    );
+    for (sid, s) in shards.iter().enumerate() {
+        let mut acc = 0;
+        for (i, g) in s.tm.latency_buckets.iter().enumerate() {
+            acc += g.get();
+            let le = match LATENCY_BUCKETS_MS.get(i) {
+                Some(ms) => format!("{}", *ms as f64 / 1e3),
+                None => "+Inf".to_string(),
+            };
+            let _ = writeln!(out, "{name}_bucket{{shard=\"{sid}\",le=\"{le}\"}} {acc}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_sum{{shard=\"{sid}\"}} {}",
+            s.tm.latency_sum_ms.get() as f64 / 1e3
+        );
+        let _ = writeln!(out, "{name}_count{{shard=\"{sid}\"}} {acc}");
+    }
 }
 
 #[cfg(test)]

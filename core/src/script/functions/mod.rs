@@ -16,6 +16,7 @@ pub mod sl;
 pub mod textops;
 pub mod textopsx;
 pub mod tm;
+pub mod xhttp_prom;
 pub mod xlog;
 
 use super::registry::FnSpec;
@@ -37,4 +38,5 @@ pub const TABLES: &[&[FnSpec]] = &[
     registrar::FNS,
     auth::FNS,
     auth_db::FNS,
+    xhttp_prom::FNS,
 ];
