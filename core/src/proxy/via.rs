@@ -30,32 +30,32 @@ pub fn via_line(
     branch: &str,
     rport: bool,
 ) -> SmallVec<[u8; 128]> {
-    let mut v = SmallVec::new();
-    v.extend_from_slice(b"Via: SIP/2.0/");
-    v.extend_from_slice(transport.via_name().as_bytes());
-    v.push(b' ');
-    push_host(&mut v, host);
-    v.push(b':');
     let mut digits = [0u8; 20];
-    v.extend_from_slice(crate::sip::edit::decimal(usize::from(port), &mut digits));
-    v.extend_from_slice(b";branch=");
-    v.extend_from_slice(branch.as_bytes());
-    if rport {
-        v.extend_from_slice(b";rport");
+    let port = crate::sip::edit::decimal(usize::from(port), &mut digits);
+    let bracket = host.contains(':') && !host.starts_with('[');
+    let pieces: [&[u8]; 9] = [
+        b"Via: SIP/2.0/",
+        transport.via_name().as_bytes(),
+        if bracket { b" [" } else { b" " },
+        host.as_bytes(),
+        if bracket { b"]:" } else { b":" },
+        port,
+        b";branch=",
+        branch.as_bytes(),
+        if rport { b";rport\r\n" } else { b"\r\n" },
+    ];
+    // Written straight into the inline buffer when the line fits (it
+    // always does with an IP and our branch), one bounds check per piece.
+    let mut buf = [0u8; 128];
+    let mut len = 0;
+    for p in pieces {
+        match buf.get_mut(len..len + p.len()) {
+            Some(dst) => dst.copy_from_slice(p),
+            None => return pieces.concat().into_iter().collect(),
+        }
+        len += p.len();
     }
-    v.extend_from_slice(b"\r\n");
-    v
-}
-
-/// Appends a host, bracketing a bare IPv6 literal.
-pub(crate) fn push_host<const N: usize>(v: &mut SmallVec<[u8; N]>, host: &str) {
-    if host.contains(':') && !host.starts_with('[') {
-        v.push(b'[');
-        v.extend_from_slice(host.as_bytes());
-        v.push(b']');
-    } else {
-        v.extend_from_slice(host.as_bytes());
-    }
+    SmallVec::from_buf_and_len(buf, len)
 }
 
 /// Appends an IP address as text (IPv6 without brackets) without going
@@ -136,6 +136,29 @@ pub fn add_received_rport(msg: &Message, src: SocketAddr, edits: &mut Edits) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn via_lines_bracket_ipv6_and_grow_past_the_inline_buffer() {
+        let b = "z9hG4bKabc";
+        assert_eq!(
+            &via_line(Transport::Udp, "192.0.2.1", 5060, b, false)[..],
+            b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc\r\n"
+        );
+        assert_eq!(
+            &via_line(Transport::Tls, "2001:db8::1", 5061, b, true)[..],
+            b"Via: SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bKabc;rport\r\n"
+        );
+        assert_eq!(
+            &via_line(Transport::Tcp, "[::1]", 5, b, false)[..],
+            b"Via: SIP/2.0/TCP [::1]:5;branch=z9hG4bKabc\r\n"
+        );
+        let host = "h".repeat(200);
+        let long = via_line(Transport::Udp, &host, 1, b, true);
+        assert_eq!(
+            long.to_vec(),
+            format!("Via: SIP/2.0/UDP {host}:1;branch={b};rport\r\n").into_bytes()
+        );
+    }
 
     fn msg(via: &str) -> Message {
         let m = format!(
