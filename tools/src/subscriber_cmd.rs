@@ -51,9 +51,9 @@ enum Action {
     },
 }
 
-fn table_dir(c: &Cfg) -> Result<PathBuf, String> {
+fn table_dir(c: &Cfg) -> Result<usrloc::Db, String> {
     let cfg = compile_text(c.file.as_ref(), &c.defines)?;
-    usrloc::db_dir(cfg.program.settings.reg.auth_db_url.as_deref())
+    usrloc::db_of(cfg.program.settings.reg.auth_db_url.as_deref())
 }
 
 fn split(user: &str) -> Result<(&str, &str), String> {

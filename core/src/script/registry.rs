@@ -121,7 +121,7 @@ pub fn find(name: &str) -> Option<(FnId, &'static FnSpec)> {
 /// Modules `loadmodule` accepts (some only carry parameters so far).
 pub const MODULES: &[&str] = &[
     "sl", "textops", "textopsx", "maxfwd", "xlog", "sanity", "pv", "siputils", "corex", "kex",
-    "ctl", "jsonrpcs", "tm", "rr", "registrar", "usrloc", "auth", "auth_db", "db_text",
+    "ctl", "jsonrpcs", "tm", "rr", "registrar", "usrloc", "auth", "auth_db", "db_text", "db_sqlite",
     "xhttp", "xhttp_prom",
 ];
 
@@ -145,7 +145,6 @@ pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
     "counters",
     "db_mysql",
     "db_postgres",
-    "db_sqlite",
     "db_redis",
     "debugger",
     "dialog",

@@ -11,9 +11,11 @@
 //!
 //! Storage is named as Kamailio names a database: `text:///DIR` is
 //! Kamailio's db_text layout (`DIR/location`, `DIR/subscriber`); without a
-//! `db_url` the same files under `<runtime dir>/db`.
+//! `db_url` the same files under `<runtime dir>/db`. `sqlite:///FILE` is
+//! an SQLite file with Kamailio's db_sqlite schema (see [`sqlite`]).
 
 pub mod dbtext;
+pub mod sqlite;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -93,20 +95,48 @@ pub fn runtime_dir() -> PathBuf {
 }
 
 /// The directory of db_text tables a `db_url` names (None: the default).
-pub fn db_dir(db_url: Option<&str>) -> Result<PathBuf, String> {
+/// Where a database lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Db {
+    /// db_text: one file per table in this directory.
+    Text(PathBuf),
+    /// db_sqlite: this SQLite file.
+    Sqlite(PathBuf),
+}
+
+impl Db {
+    /// The file holding `table` (what to watch for changes).
+    pub fn file_of(&self, table: &str) -> PathBuf {
+        match self {
+            Db::Text(d) => d.join(table),
+            Db::Sqlite(f) => f.clone(),
+        }
+    }
+}
+
+/// The database a `db_url` names (None or empty: the embedded db_text
+/// store under the runtime directory).
+pub fn db_of(db_url: Option<&str>) -> Result<Db, String> {
     match db_url {
-        None | Some("") => Ok(runtime_dir().join("db")),
+        None | Some("") => Ok(Db::Text(runtime_dir().join("db"))),
         Some(u) => {
-            if let Some(p) = u.strip_prefix("text://") {
-                if p.is_empty() {
-                    return Err(format!("db_url `{u}`: no directory"));
-                }
-                Ok(PathBuf::from(p))
+            let (p, sqlite) = if let Some(p) = u.strip_prefix("text://") {
+                (p, false)
+            } else if let Some(p) = u.strip_prefix("sqlite://") {
+                (p, true)
             } else {
-                Err(format!(
-                    "db_url `{u}`: only db_text (`text:///DIR`) databases are supported"
-                ))
+                return Err(format!(
+                    "db_url `{u}`: only db_text (`text:///DIR`) and db_sqlite (`sqlite:///FILE`) databases are supported"
+                ));
+            };
+            if p.is_empty() {
+                return Err(format!("db_url `{u}`: no path"));
             }
+            Ok(if sqlite {
+                Db::Sqlite(PathBuf::from(p))
+            } else {
+                Db::Text(PathBuf::from(p))
+            })
         }
     }
 }
@@ -141,7 +171,7 @@ enum Cmd {
 
 struct Shared {
     buckets: Box<[ArcSwap<Bucket>]>,
-    path: Option<PathBuf>,
+    db: Option<Db>,
     count: AtomicU64,
 }
 
@@ -155,7 +185,7 @@ pub struct LocationStore {
 impl std::fmt::Debug for LocationStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocationStore")
-            .field("path", &self.shared.path)
+            .field("db", &self.shared.db)
             .finish()
     }
 }
@@ -167,22 +197,27 @@ fn bucket_of(aor: &str) -> usize {
 }
 
 impl LocationStore {
-    /// Opens the table persisted in `dir/location` (None: memory only),
-    /// loading what is there, and starts its writer thread.
-    pub fn open(dir: Option<&Path>, opts: LocOptions) -> Result<Arc<LocationStore>, String> {
-        let path = match dir {
-            Some(d) if opts.db_mode != 0 => {
+    /// Opens the table persisted in `db` (None: memory only), loading
+    /// what is there, and starts its writer thread.
+    pub fn open(db: Option<&Db>, opts: LocOptions) -> Result<Arc<LocationStore>, String> {
+        let db = match db {
+            Some(Db::Text(d)) if opts.db_mode != 0 => {
                 std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-                Some(d.join("location"))
+                Some(Db::Text(d.clone()))
             }
+            Some(Db::Sqlite(f)) if opts.db_mode != 0 => Some(Db::Sqlite(f.clone())),
             _ => None,
         };
         let mut init: Vec<Bucket> = vec![Vec::new(); BUCKETS];
         let mut count = 0;
-        if let Some(p) = &path {
+        if let Some(db) = &db {
             let now = now();
             let mut by_aor: HashMap<String, Vec<Binding>> = HashMap::new();
-            for (aor, b) in load_location(p)? {
+            let rows = match db {
+                Db::Text(d) => load_location(&d.join("location"))?,
+                Db::Sqlite(f) => sqlite::load_location(f)?,
+            };
+            for (aor, b) in rows {
                 if b.expires > now {
                     by_aor.entry(aor).or_default().push(b);
                 }
@@ -194,7 +229,7 @@ impl LocationStore {
         }
         let shared = Arc::new(Shared {
             buckets: init.into_iter().map(ArcSwap::from_pointee).collect(),
-            path,
+            db,
             count: AtomicU64::new(count),
         });
         let (tx, rx) = channel::unbounded();
@@ -300,13 +335,14 @@ fn writer(shared: Arc<Shared>, rx: Receiver<Cmd>, opts: LocOptions) {
     let mut dirty = false;
     let mut last_flush = now();
     let mut last_sweep = now();
+    let mut conn = None;
     loop {
         let first = match rx.recv_timeout(tick) {
             Ok(c) => Some(c),
             Err(channel::RecvTimeoutError::Timeout) => None,
             Err(channel::RecvTimeoutError::Disconnected) => {
                 if dirty {
-                    persist(&shared);
+                    persist(&shared, &mut conn);
                 }
                 return;
             }
@@ -355,7 +391,7 @@ fn writer(shared: Arc<Shared>, rx: Receiver<Cmd>, opts: LocOptions) {
             _ => true,
         };
         if dirty && flush_now {
-            persist(&shared);
+            persist(&shared, &mut conn);
             dirty = false;
             last_flush = t;
         }
@@ -378,9 +414,36 @@ fn opt(s: &Option<Box<str>>, out: &mut String) {
     }
 }
 
-/// Writes the table in Kamailio's db_text layout.
-fn persist(shared: &Shared) {
-    let Some(path) = &shared.path else { return };
+/// Writes the table: db_text layout, or the rows of the SQLite table
+/// (through `conn`, the writer thread's own connection).
+fn persist(shared: &Shared, conn: &mut Option<rusqlite::Connection>) {
+    let path = match &shared.db {
+        None => return,
+        Some(Db::Sqlite(f)) => {
+            if conn.is_none() {
+                match sqlite::open(f) {
+                    Ok(c) => *conn = Some(c),
+                    Err(e) => {
+                        eprintln!("usrloc: {e}");
+                        return;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { return };
+            let snap: Vec<_> = shared.buckets.iter().map(|b| b.load_full()).collect();
+            let rows = snap
+                .iter()
+                .flat_map(|b| b.iter())
+                .flat_map(|(aor, v)| v.iter().map(move |b| (&**aor, b)));
+            if let Err(e) = sqlite::write_location(c, f, rows) {
+                eprintln!("usrloc: cannot write {e}");
+                *conn = None;
+            }
+            return;
+        }
+        Some(Db::Text(d)) => d.join("location"),
+    };
+    let path = &path;
     let mut out = String::with_capacity(64 * 1024);
     out.push_str(dbtext::LOCATION_HEADER);
     out.push('\n');
@@ -499,6 +562,7 @@ fn load_location(path: &Path) -> Result<Vec<(String, Binding)>, String> {
 /// The subscriber table: credentials by user name, reloaded when its file
 /// changes (so `sipshard subscriber add` takes effect without a restart).
 pub struct SubscriberDb {
+    db: Db,
     path: PathBuf,
     map: ArcSwap<HashMap<String, Vec<(String, Secret)>>>,
 }
@@ -521,8 +585,12 @@ pub struct Subscriber {
     pub ha1b: String,
 }
 
-/// Reads `dir/subscriber`.
-pub fn read_subscribers(dir: &Path) -> Result<Vec<Subscriber>, String> {
+/// Reads the `subscriber` table.
+pub fn read_subscribers(db: &Db) -> Result<Vec<Subscriber>, String> {
+    let dir = match db {
+        Db::Text(d) => d,
+        Db::Sqlite(f) => return sqlite::read_subscribers(f),
+    };
     let t = dbtext::read(&dir.join("subscriber"))?;
     Ok(t.maps()
         .into_iter()
@@ -540,8 +608,12 @@ pub fn read_subscribers(dir: &Path) -> Result<Vec<Subscriber>, String> {
         .collect())
 }
 
-/// Writes `dir/subscriber` (Kamailio's layout).
-pub fn write_subscribers(dir: &Path, subs: &[Subscriber]) -> Result<(), String> {
+/// Writes the `subscriber` table (Kamailio's layout).
+pub fn write_subscribers(db: &Db, subs: &[Subscriber]) -> Result<(), String> {
+    let dir = match db {
+        Db::Text(d) => d,
+        Db::Sqlite(f) => return sqlite::write_subscribers(f, subs),
+    };
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut out = String::from(dbtext::SUBSCRIBER_HEADER);
     out.push('\n');
@@ -558,10 +630,11 @@ pub fn write_subscribers(dir: &Path, subs: &[Subscriber]) -> Result<(), String> 
 }
 
 impl SubscriberDb {
-    /// Opens `dir/subscriber` and starts watching it.
-    pub fn open(dir: &Path) -> Result<Arc<SubscriberDb>, String> {
+    /// Opens the `subscriber` table of `db` and starts watching its file.
+    pub fn open(db: &Db) -> Result<Arc<SubscriberDb>, String> {
         let db = Arc::new(SubscriberDb {
-            path: dir.join("subscriber"),
+            db: db.clone(),
+            path: db.file_of("subscriber"),
             map: ArcSwap::from_pointee(HashMap::new()),
         });
         db.reload()?;
@@ -585,9 +658,8 @@ impl SubscriberDb {
     }
 
     fn reload(&self) -> Result<(), String> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
         let mut m: HashMap<String, Vec<(String, Secret)>> = HashMap::new();
-        for s in read_subscribers(dir)? {
+        for s in read_subscribers(&self.db)? {
             m.entry(s.username).or_default().push((
                 s.domain,
                 Secret {
@@ -615,11 +687,11 @@ impl SubscriberDb {
     }
 }
 
-type Registry<T> = Mutex<HashMap<PathBuf, Arc<T>>>;
+type Registry<T> = Mutex<HashMap<Db, Arc<T>>>;
 
 /// The process's location table stored in `dir` (opened once, shared by
 /// every program reload and the control plane).
-pub fn location(dir: &Path, opts: LocOptions) -> Result<Arc<LocationStore>, String> {
+pub fn location(dir: &Db, opts: LocOptions) -> Result<Arc<LocationStore>, String> {
     static R: OnceLock<Registry<LocationStore>> = OnceLock::new();
     let mut r = R
         .get_or_init(Default::default)
@@ -630,7 +702,7 @@ pub fn location(dir: &Path, opts: LocOptions) -> Result<Arc<LocationStore>, Stri
     }
     let d = (opts.db_mode != 0).then_some(dir);
     let s = LocationStore::open(d, opts)?;
-    r.insert(dir.to_path_buf(), Arc::clone(&s));
+    r.insert(dir.clone(), Arc::clone(&s));
     publish_location(&s);
     Ok(s)
 }
@@ -657,7 +729,7 @@ pub fn publish_location(s: &Arc<LocationStore>) {
 }
 
 /// The process's subscriber table in `dir`.
-pub fn subscribers(dir: &Path) -> Result<Arc<SubscriberDb>, String> {
+pub fn subscribers(dir: &Db) -> Result<Arc<SubscriberDb>, String> {
     static R: OnceLock<Registry<SubscriberDb>> = OnceLock::new();
     let mut r = R
         .get_or_init(Default::default)
@@ -667,7 +739,7 @@ pub fn subscribers(dir: &Path) -> Result<Arc<SubscriberDb>, String> {
         return Ok(Arc::clone(s));
     }
     let s = SubscriberDb::open(dir)?;
-    r.insert(dir.to_path_buf(), Arc::clone(&s));
+    r.insert(dir.clone(), Arc::clone(&s));
     Ok(s)
 }
 
@@ -680,7 +752,7 @@ mod tests {
     fn store_persists_and_reloads() {
         let dir = std::env::temp_dir().join(format!("sipshard-ul-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let s = LocationStore::open(Some(&dir), LocOptions::default()).unwrap();
+        let s = LocationStore::open(Some(&Db::Text(dir.clone())), LocOptions::default()).unwrap();
         let req = Request {
             contacts: vec![ContactIn {
                 uri: "sip:alice@127.0.0.1:5070".into(),
@@ -698,7 +770,7 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("location")).unwrap();
         assert!(text.contains("sip\\:alice@127.0.0.1\\:5070"), "{text}");
         assert!(text.contains(":c\\:1:1:"), "{text}");
-        let s2 = LocationStore::open(Some(&dir), LocOptions::default()).unwrap();
+        let s2 = LocationStore::open(Some(&Db::Text(dir.clone())), LocOptions::default()).unwrap();
         let b = s2.get("alice").unwrap();
         assert_eq!(&*b[0].contact, "sip:alice@127.0.0.1:5070");
         assert_eq!(&*b[0].callid, "c:1");

@@ -61,6 +61,26 @@ pub const FNS: &[FnSpec] = &[
         routes: rt::REQUEST,
         imp: has_credentials,
     },
+    FnSpec {
+        name: "pv_www_authenticate",
+        aliases: &["pv_www_authorize"],
+        module: "auth",
+        min_args: 3,
+        max_args: 3,
+        args: &[A::Str, A::Str, A::Int],
+        routes: rt::REQUEST,
+        imp: pv_www_authenticate,
+    },
+    FnSpec {
+        name: "pv_proxy_authenticate",
+        aliases: &["pv_proxy_authorize"],
+        module: "auth",
+        min_args: 3,
+        max_args: 3,
+        args: &[A::Str, A::Str, A::Int],
+        routes: rt::REQUEST,
+        imp: pv_proxy_authenticate,
+    },
 ];
 
 thread_local! {
@@ -130,17 +150,51 @@ pub fn authorize(x: &mut Exec<'_, '_>, realm: &str, proxy: bool) -> i32 {
     };
     let domain = s.auth_use_domain.then_some(realm.as_bytes());
     let secret = subs.get(&c.username, domain);
-    let v = verifier(x).check(
-        &c,
-        x.msg.method_bytes(),
-        secret.as_ref(),
-        crate::usrloc::now(),
-    );
+    verify(x, &c, secret.as_ref())
+}
+
+/// Checks `c` against `secret` (None: unknown user), remembering an
+/// expired nonce for the next challenge's `stale=true`.
+fn verify(x: &mut Exec<'_, '_>, c: &Credentials, secret: Option<&auth::Secret>) -> i32 {
+    let v = verifier(x).check(c, x.msg.method_bytes(), secret, crate::usrloc::now());
     if v == Verdict::NonceExpired {
         let k = msg_key(x);
         STALE.with(|s| s.set(k));
     }
     v.code()
+}
+
+/// `pv_www_authenticate(realm, passwd, flags)` /
+/// `pv_proxy_authenticate(...)`: verifies the credentials for `realm`
+/// against the password given (flags 1: it is the HA1 already), for any
+/// user name; Kamailio's return codes.
+fn pv_authenticate(x: &mut Exec<'_, '_>, args: &[CArg], proxy: bool) -> i32 {
+    let realm = realm_of(x, &args[0]);
+    let pass = x.arg_str(&args[1]).into_owned();
+    let flags = x.arg_int(&args[2]).unwrap_or(0);
+    let Some(c) = find_credentials(x, &realm, proxy) else {
+        return Verdict::NoCredentials.code();
+    };
+    let secret = if flags & 1 != 0 {
+        auth::Secret {
+            password: Vec::new(),
+            ha1: pass,
+        }
+    } else {
+        auth::Secret {
+            password: pass,
+            ha1: Vec::new(),
+        }
+    };
+    verify(x, &c, Some(&secret))
+}
+
+fn pv_www_authenticate(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    pv_authenticate(x, args, false)
+}
+
+fn pv_proxy_authenticate(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    pv_authenticate(x, args, true)
 }
 
 /// Sends the 401/407 challenge. `flags`: 1 qop=auth, 16 stale=true.

@@ -107,8 +107,8 @@ impl RegSettings {
     pub fn location(&self) -> Result<&Arc<LocationStore>, &str> {
         self.store
             .get_or_init(|| {
-                let dir = usrloc::db_dir(self.ul_db_url.as_deref())?;
-                usrloc::location(&dir, self.ul_opts)
+                let db = usrloc::db_of(self.ul_db_url.as_deref())?;
+                usrloc::location(&db, self.ul_opts)
             })
             .as_ref()
             .map_err(|e| e.as_str())
@@ -118,8 +118,8 @@ impl RegSettings {
     pub fn subscribers(&self) -> Result<&Arc<SubscriberDb>, &str> {
         self.subs
             .get_or_init(|| {
-                let dir = usrloc::db_dir(self.auth_db_url.as_deref())?;
-                usrloc::subscribers(&dir)
+                let db = usrloc::db_of(self.auth_db_url.as_deref())?;
+                usrloc::subscribers(&db)
             })
             .as_ref()
             .map_err(|e| e.as_str())
@@ -157,14 +157,14 @@ pub fn modparam(
         ("registrar", "case_sensitive") => s.params.case_sensitive = yes()?,
         ("registrar", "default_q") => s.params.default_q = int()?.clamp(-1, 1000) as i32,
         ("usrloc", "db_url") => {
-            usrloc::db_dir(Some(&v.text()))?;
+            usrloc::db_of(Some(&v.text()))?;
             s.ul_db_url = Some(v.text())
         }
         ("usrloc", "db_mode") => s.ul_opts.db_mode = u32v()?,
         ("usrloc", "timer_interval") => s.ul_opts.timer_interval = u32v()?.max(1),
         ("usrloc", "use_domain") => s.use_domain = yes()?,
         ("auth_db", "db_url") => {
-            usrloc::db_dir(Some(&v.text()))?;
+            usrloc::db_of(Some(&v.text()))?;
             s.auth_db_url = Some(v.text())
         }
         ("auth_db", "use_domain") => s.auth_use_domain = yes()?,
