@@ -191,7 +191,24 @@ impl Message {
         }
         let (sl_end, mut pos) = line_end(&buf, 0).ok_or(ParseError::MissingBlankLine)?;
         let start = parse_start_line(&buf, sl_end)?;
-        let mut headers: SmallVec<[HeaderEntry; super::message::INLINE_HEADERS]> = SmallVec::new();
+        // The index is built in place: the message (with its inline header
+        // array) is not moved again before it is returned.
+        let mut msg = Message {
+            buf,
+            start,
+            start_line: Span::new(0, sl_end),
+            headers: SmallVec::new(),
+            headers_end: 0,
+            body_start: 0,
+            cseq_number: 0,
+            cseq_method: Method::Other,
+            cseq_method_span: Span::default(),
+            max_forwards: None,
+            content_length: None,
+            cached: Default::default(),
+        };
+        let buf = &mut msg.buf;
+        let headers = &mut msg.headers;
         let mut known = Known::default();
         let (headers_end, body_start) = loop {
             if pos == buf.len() {
@@ -286,20 +303,8 @@ impl Message {
             });
             pos = next;
         };
-        let mut msg = Message {
-            buf,
-            start,
-            start_line: Span::new(0, sl_end),
-            headers,
-            headers_end: headers_end as u32,
-            body_start: body_start as u32,
-            cseq_number: 0,
-            cseq_method: Method::Other,
-            cseq_method_span: Span::default(),
-            max_forwards: None,
-            content_length: None,
-            cached: Default::default(),
-        };
+        msg.headers_end = headers_end as u32;
+        msg.body_start = body_start as u32;
         msg.check(&known)?;
         Ok(msg)
     }
