@@ -251,7 +251,7 @@ impl Message {
                 pos = lf + 1;
                 continue;
             }
-            let (end, next) = line_end(&buf, pos).ok_or(ParseError::MissingBlankLine)?;
+            let (end, next) = line_end(buf, pos).ok_or(ParseError::MissingBlankLine)?;
             if end == pos {
                 break (pos, next);
             }
