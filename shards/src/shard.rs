@@ -15,7 +15,7 @@ use sipshard_core::proxy::reply_to_malformed;
 use sipshard_core::route_io::RouteEnv;
 use sipshard_core::route_io::{level, ConnId, Inbound, LocalSocket, Outbound, Router};
 use sipshard_core::sip::Message;
-use sipshard_core::tm::proxy::Output;
+use sipshard_core::tm::proxy::{Output, TxId};
 use sipshard_core::tm::table::{RequestMatch, ResponseMatch, Table};
 use sipshard_core::transport::Transport;
 
@@ -34,6 +34,9 @@ pub struct ConnHandle {
     pub peer: SocketAddr,
     pub tx: Rc<LocalSender<Vec<u8>>>,
 }
+
+/// Branches waiting on a stream connect, by transport and peer.
+type Connecting = HashMap<(Transport, SocketAddr), Vec<(TxId, u8)>>;
 
 /// Everything one shard owns. Lives in an `Rc` on its executor.
 pub struct Shard<R: Router> {
@@ -63,6 +66,9 @@ pub struct Shard<R: Router> {
     tm_wake: Option<LocalSender<()>>,
     /// The deadline the timer task sleeps until.
     tm_armed: Cell<Option<u64>>,
+    /// Transaction branches sent on a stream connection still being opened:
+    /// a failed connect fails them at once (503, §16.9).
+    tm_connecting: RefCell<Connecting>,
 }
 
 impl<R: Router + 'static> Shard<R> {
@@ -128,6 +134,7 @@ impl<R: Router + 'static> Shard<R> {
             epoch: std::time::Instant::now(),
             tm_wake,
             tm_armed: Cell::new(None),
+            tm_connecting: RefCell::new(HashMap::new()),
             id,
             state: RefCell::new(router.new_shard_state(id)),
             cfg: Arc::clone(&cfg),
@@ -322,7 +329,7 @@ impl<R: Router + 'static> Shard<R> {
         let mut queue: std::collections::VecDeque<Output> = outs.into();
         while let Some(o) = queue.pop_front() {
             match o {
-                Output::Send { dst, bytes } => {
+                Output::Send { dst, bytes, branch } => {
                     let out = {
                         let mut env = ShardEnv::new(self);
                         env.resolve(&dst.host, Some(dst.port), dst.transport)
@@ -337,8 +344,32 @@ impl<R: Router + 'static> Shard<R> {
                             })
                     };
                     match out {
-                        Some(out) => self.send(out).await,
+                        Some(out) => {
+                            if let (Some(b), true) = (branch, out.proto.is_stream()) {
+                                let key = (out.proto, out.dst);
+                                let opening = self.index.get(out.proto, out.dst).is_none()
+                                    || self.tm_connecting.borrow().contains_key(&key);
+                                if opening {
+                                    self.tm_connecting
+                                        .borrow_mut()
+                                        .entry(key)
+                                        .or_default()
+                                        .push(b);
+                                }
+                            }
+                            self.send(out).await
+                        }
                         None => {
+                            if let (Some((tx, n)), Some(tm)) = (branch, &self.tm) {
+                                let mut more = Vec::new();
+                                tm.borrow_mut().branch_transport_error(
+                                    self.now_ms(),
+                                    tx,
+                                    n,
+                                    &mut more,
+                                );
+                                queue.extend(more);
+                            }
                             self.stats().dropped(DropReason::NoRoute);
                             if self.logger.enabled(level::WARN) {
                                 self.logger.log(
@@ -372,6 +403,29 @@ impl<R: Router + 'static> Shard<R> {
         }
         self.kick_tm_timer();
         self.publish_tm_stats();
+    }
+
+    /// A stream connection this shard opened to `dst` is up (`ok`) or could
+    /// not be opened: in the latter case the transaction branches sent on it
+    /// fail now with 503 instead of at their timeout.
+    pub async fn tm_connect_result(self: &Rc<Self>, proto: Transport, dst: SocketAddr, ok: bool) {
+        let Some(pending) = self.tm_connecting.borrow_mut().remove(&(proto, dst)) else {
+            return;
+        };
+        let Some(tm) = &self.tm else {
+            return;
+        };
+        if ok {
+            return;
+        }
+        let mut out = Vec::new();
+        {
+            let mut table = tm.borrow_mut();
+            for (tx, n) in pending {
+                table.branch_transport_error(self.now_ms(), tx, n, &mut out);
+            }
+        }
+        self.tm_outputs(out).await;
     }
 
     /// Wakes the timer task when the table's next deadline is earlier than

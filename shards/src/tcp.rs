@@ -91,6 +91,7 @@ pub fn connect<R: Router + 'static>(
         match TcpStream::connect_timeout(dst, std::time::Duration::from_secs(5)).await {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
+                shard.tm_connect_result(proto, dst, true).await;
                 let local = stream.local_addr().unwrap_or(local);
                 run_conn(shard, stream, rx, cid, local, dst).await;
             }
@@ -101,6 +102,7 @@ pub fn connect<R: Router + 'static>(
                     &format!("tcp connect to {dst} failed: {e}"),
                 );
                 shard.remove_conn(cid);
+                shard.tm_connect_result(proto, dst, false).await;
             }
         }
     })

@@ -460,3 +460,31 @@ fn past_max_transactions_the_proxy_answers_503() {
         [100, 100, 100, 100, 100, 503, 503, 503].map(Some).to_vec()
     );
 }
+
+/// The callee's TCP port has no listener: the connect is refused, the
+/// branch fails with 503 at once (§16.9, not at Timer B's 30 s) and the
+/// caller gets it as 500 within the scenario's 2 s.
+#[test]
+fn refused_tcp_connect_fails_the_branch_at_once() {
+    if !have_sipp() {
+        return;
+    }
+    let _one = serial();
+    let dir = TestDir::new("stateful-refused");
+    let (proxy, closed) = (free_port(), free_port());
+    let dst = format!("sip:{HOST}:{closed};transport=tcp");
+    let cfg = dir.write("sipshard.cfg", &tm_cfg(proxy, "", &dst, ""));
+    let mut server = Sipshard::start(&cfg, &[]);
+    let calls = 20;
+    let r = uac(
+        &dir,
+        proxy,
+        "u1",
+        &["-sf", &scenario("uac_expect_500_fast.xml")],
+        calls,
+        10,
+    );
+    assert!(server.alive(), "sipshard exited during the run");
+    assert_eq!(r.successful, calls, "successful calls: {r:?}");
+    assert_eq!(r.failed, 0, "failed calls: {r:?}");
+}

@@ -106,8 +106,14 @@ pub enum TimerSlot {
 /// What the runtime must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Send `bytes` to `dst`.
-    Send { dst: Destination, bytes: Rc<[u8]> },
+    /// Send `bytes` to `dst`. `branch` names the transaction and branch
+    /// when `bytes` is that branch's request: if the transport cannot send
+    /// it, the runtime calls `Table::branch_transport_error` (§16.9).
+    Send {
+        dst: Destination,
+        bytes: Rc<[u8]>,
+        branch: Option<(TxId, u8)>,
+    },
     /// Every branch of `tx` failed and `failure_route` is armed: run it,
     /// then call `failure_done`. `code` is the best response so far.
     Failure { tx: TxId, code: u16 },
@@ -413,6 +419,7 @@ impl ProxyTx {
         sink.out.push(Output::Send {
             dst: dst.clone(),
             bytes,
+            branch: None,
         });
     }
 
@@ -615,7 +622,11 @@ impl ProxyTx {
             match a {
                 Action::Send(Outgoing::Request) => {
                     let b = &self.branches[usize::from(n)];
-                    self.send(&b.dst, b.request.clone(), sink);
+                    sink.out.push(Output::Send {
+                        dst: b.dst.clone(),
+                        bytes: b.request.clone(),
+                        branch: Some((self.id, n)),
+                    });
                 }
                 Action::Send(Outgoing::Ack) => {
                     let b = &self.branches[usize::from(n)];

@@ -293,6 +293,7 @@ impl Table {
             out.push(Output::Send {
                 dst: reply_destination(msg, src, proto),
                 bytes: reply.into(),
+                branch: None,
             });
             self.stats.replied_locally += 1;
             return Err(CreateError::Full);

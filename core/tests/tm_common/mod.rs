@@ -153,7 +153,7 @@ impl World {
         self.out
             .drain(..)
             .filter_map(|o| match o {
-                Output::Send { dst, bytes } => Some(Sent {
+                Output::Send { dst, bytes, .. } => Some(Sent {
                     to: dst.host,
                     msg: Message::parse(bytes.to_vec()).expect("we send parseable SIP"),
                     at: now,

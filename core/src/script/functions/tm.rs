@@ -35,8 +35,8 @@ pub const FNS: &[FnSpec] = &[
         aliases: &[],
         module: "tm",
         min_args: 0,
-        max_args: 0,
-        args: &[],
+        max_args: 2,
+        args: &[A::Str, A::Int],
         routes: rt::REQUEST | rt::FAILURE,
         imp: t_relay,
     },
@@ -152,8 +152,17 @@ pub const FNS: &[FnSpec] = &[
     },
 ];
 
-fn t_relay(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
-    x.t_relay(None, None)
+/// `t_relay()`: to `$du` / the R-URI; `t_relay(host, port)`: to that
+/// address over UDP (Kamailio's two-argument form, protocol unset = UDP).
+fn t_relay(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    match args.len() {
+        0 => x.t_relay(None, None),
+        2 => relay_to(x, args, Transport::Udp),
+        _ => {
+            x.log_err("t_relay: takes no argument or (host, port)");
+            -1
+        }
+    }
 }
 
 /// `append_branch([uri])` (core): a branch for the next `t_relay()`, to
@@ -561,7 +570,7 @@ failure_route[NEXT] {
     fn sends(out: &[Output]) -> Vec<(String, u16, String)> {
         out.iter()
             .filter_map(|o| match o {
-                Output::Send { dst, bytes } => Some((
+                Output::Send { dst, bytes, .. } => Some((
                     dst.host.clone(),
                     dst.port,
                     String::from_utf8_lossy(bytes).into_owned(),
