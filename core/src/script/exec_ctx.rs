@@ -53,6 +53,9 @@ pub struct MsgState {
     pub t_branch_idx: Option<u8>,
     /// `record_route()` ran.
     pub rr_added: bool,
+    /// The Record-Route header lines it added (replayed on a branch that
+    /// `failure_route` adds).
+    pub rr_lines: Vec<Vec<u8>>,
 }
 
 /// A route run: the program, the message, and what the run changed.

@@ -145,9 +145,13 @@ impl Program {
         let mut x = exec_ctx::Exec::new(self, &msg, inb, env, &mut shard.vars);
         x.run_route(id);
         let (tx, on_failure, on_reply) = (x.st.tx, x.st.on_failure, x.st.on_reply);
+        let rr_lines = std::mem::take(&mut x.st.rr_lines);
         arm_failure(env, &mut shard.failure_routes, tx, on_failure);
         if let (Some(tx), Some(r)) = (tx, on_reply) {
             remember(env, &mut shard.reply_routes, tx, r);
+        }
+        if let (Some(tx), Some(_), false) = (tx, on_failure, rr_lines.is_empty()) {
+            remember_rr(env, &mut shard.rr_replay, tx, rr_lines);
         }
     }
 
@@ -229,11 +233,21 @@ impl Program {
             local,
             conn: None,
         };
+        let rr_lines = shard.rr_replay.remove(&tx).unwrap_or_default();
         let mut x = exec_ctx::Exec::new(self, &msg, &inb, env, &mut shard.vars);
         x.st.tx = Some(tx);
         x.st.t_reply_code = Some(code);
+        // Kamailio keeps request_route's lumps with the transaction: a
+        // failover branch is record-routed like the first one.
+        for line in &rr_lines {
+            x.st.edits.add_header_very_first(&msg, line);
+        }
+        x.st.rr_added = !rr_lines.is_empty();
         x.run_route(route);
         let (on_failure, on_reply) = (x.st.on_failure, x.st.on_reply);
+        if on_failure.is_some() && !rr_lines.is_empty() {
+            remember_rr(env, &mut shard.rr_replay, tx, rr_lines);
+        }
         arm_failure(env, &mut shard.failure_routes, Some(tx), on_failure);
         if let Some(r) = on_reply {
             remember(env, &mut shard.reply_routes, tx, r);
@@ -273,6 +287,21 @@ fn remember(
         routes.retain(|id, _| tm.table.get(*id).is_some());
     }
     routes.insert(tx, route);
+}
+
+/// Keeps `request_route`'s Record-Route lines for `tx`'s failure_route;
+/// entries of finished transactions are swept when they pile up.
+fn remember_rr(
+    env: &mut dyn RouteEnv,
+    lines: &mut std::collections::HashMap<crate::tm::proxy::TxId, Vec<Vec<u8>>>,
+    tx: crate::tm::proxy::TxId,
+    rr: Vec<Vec<u8>>,
+) {
+    let Some(tm) = env.tm() else { return };
+    if lines.len() >= 1024 && lines.len() > 2 * tm.table.len() {
+        lines.retain(|id, _| tm.table.get(*id).is_some());
+    }
+    lines.insert(tx, rr);
 }
 
 /// `t_on_failure` took effect when the route had a transaction: arm it in

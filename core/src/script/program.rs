@@ -258,6 +258,9 @@ pub struct ShardState {
     pub failure_routes: HashMap<crate::tm::proxy::TxId, RouteId>,
     /// The `onreply_route` armed (`t_on_reply`) for each transaction.
     pub reply_routes: HashMap<crate::tm::proxy::TxId, RouteId>,
+    /// The Record-Route lines `request_route` added for a transaction whose
+    /// `failure_route` is armed: a failover branch carries them too.
+    pub rr_replay: HashMap<crate::tm::proxy::TxId, Vec<Vec<u8>>>,
 }
 
 impl Program {
@@ -267,6 +270,7 @@ impl Program {
             vars: vec![OwnedVal::Int(0); self.var_count],
             failure_routes: HashMap::new(),
             reply_routes: HashMap::new(),
+            rr_replay: HashMap::new(),
         }
     }
 }

@@ -745,4 +745,70 @@ onreply_route[R] {
         );
         assert!(env.table.get(tx).is_some_and(|t| t.branch_count() == 2));
     }
+
+    /// `record_route()` in request_route: the failover branch that
+    /// failure_route adds carries the same Record-Route (Kamailio keeps
+    /// the request's lumps with the transaction).
+    #[test]
+    fn failover_branch_keeps_record_route() {
+        let src = CFG
+            .replace(
+                "loadmodule \"tm.so\"",
+                "loadmodule \"tm.so\"\nloadmodule \"rr.so\"",
+            )
+            .replace(
+                "    t_on_failure(\"NEXT\");",
+                "    record_route();\n    t_on_failure(\"NEXT\");",
+            );
+        let cfg = crate::script::compile_str("t.cfg", &src, &[]).expect("compiles");
+        let prog = &*cfg.program;
+        let mut env = Env {
+            table: Table::new(0, prog.tm_config().expect("tm loaded")),
+            out: Vec::new(),
+            sent: Vec::new(),
+            logs: Vec::new(),
+        };
+        let mut state = prog.new_shard_state();
+        let inb = Inbound {
+            proto: Transport::Udp,
+            src: "10.1.1.1:5060".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
+        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        let s = sends(&env.out);
+        assert_eq!(s.len(), 2, "{s:?} {:?}", env.logs);
+        let rr = "Record-Route: <sip:127.0.0.1:5060;lr;ftag=1>\r\n";
+        assert!(s[1].2.contains(rr), "{}", s[1].2);
+        let branch = s[1]
+            .2
+            .split("branch=")
+            .nth(1)
+            .and_then(|b| b.split("\r\n").next())
+            .unwrap()
+            .to_string();
+        env.out.clear();
+        let resp = format!(
+            "SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>;tag=u1\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        let resp = Message::parse(resp.into_bytes()).unwrap();
+        env.table.on_response(0, &resp, &mut env.out);
+        let (tx, code) = env
+            .out
+            .iter()
+            .find_map(|o| match o {
+                Output::Failure { tx, code } => Some((*tx, *code)),
+                Output::Send { .. } => None,
+            })
+            .expect("failure_route event");
+        env.out.clear();
+        Router::on_failure(prog, tx, code, &mut env, &mut state);
+        let s = sends(&env.out);
+        assert_eq!(s.len(), 1, "{s:?} {:?}", env.logs);
+        assert_eq!((s[0].0.as_str(), s[0].1), ("10.0.0.2", 5080));
+        assert_eq!(s[0].2.matches("Record-Route:").count(), 1, "{}", s[0].2);
+        assert!(s[0].2.contains(rr), "{}", s[0].2);
+        assert!(state.rr_replay.is_empty(), "not re-armed: forgotten");
+    }
 }
