@@ -69,7 +69,11 @@ pub fn via_destination(via: &Via<'_>) -> Result<Destination, ReplyRouteError> {
             return Err(ReplyRouteError::Broadcast);
         }
     }
-    let host = String::from_utf8_lossy(host).into_owned();
+    // Hosts are ASCII: the checked conversion is the fast path.
+    let host = match std::str::from_utf8(host) {
+        Ok(h) => h.to_owned(),
+        Err(_) => String::from_utf8_lossy(host).into_owned(),
+    };
     Ok(Destination {
         host,
         port,

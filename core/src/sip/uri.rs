@@ -117,6 +117,7 @@ fn scan_body(body: &[u8]) -> Result<Marks, ParseError> {
 
 impl<'a> Uri<'a> {
     /// Parses an absolute URI.
+    #[inline]
     pub fn parse(s: &'a [u8]) -> Result<Uri<'a>, ParseError> {
         let colon = is_scheme_start(s).ok_or(ParseError::BadUri)?;
         let scheme_bytes = &s[..colon];
