@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// modparam("ctl", "http", "ADDR:PORT"), else none).
     #[arg(long = "http", value_name = "ADDR:PORT")]
     http: Option<SocketAddr>,
+    /// Do not record per-message metrics (received, sent, route latency):
+    /// to measure what recording costs (bench/scripts/metrics-overhead.sh).
+    #[arg(long = "no-metrics")]
+    no_metrics: bool,
     /// Log line format: plain or json.
     #[arg(long = "log-format", value_name = "FORMAT", default_value = "plain")]
     log_format: LogFormat,
@@ -218,6 +222,9 @@ pub fn run(a: RunArgs) -> i32 {
         logger.always(&format!("listening on {}:{}", l.proto, fmt_addr(l.addr)));
     }
     let stats = StatsSet::new(server.shard_count());
+    if a.no_metrics {
+        stats.set_recording(false);
+    }
     let router = Arc::new(ReloadableRouter::new(Arc::clone(&cfg.program)));
     let reload = a.file.clone().map(|file| {
         reloader(
