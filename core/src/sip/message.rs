@@ -228,6 +228,7 @@ impl Message {
 
     /// The top Via (always `Some` for a message from `parse`, which
     /// validated it; no parsing happens here).
+    #[inline]
     pub fn top_via(&self) -> Option<Via<'_>> {
         Some(self.cached.top_via.view(&self.buf))
     }

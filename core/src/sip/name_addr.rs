@@ -53,6 +53,7 @@ impl NameAddrSpans {
     }
 
     /// The view again, borrowing `buf`.
+    #[inline]
     pub(crate) fn view<'a>(&self, buf: &'a [u8]) -> NameAddr<'a> {
         NameAddr {
             display_name: self.display_name.map(|s| s.of(buf)),

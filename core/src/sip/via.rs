@@ -120,7 +120,9 @@ impl ViaSpans {
         }
     }
 
-    /// The view again, borrowing `buf`.
+    /// The view again, borrowing `buf` (inlined: callers reading a few
+    /// fields do not pay for the others).
+    #[inline]
     pub(crate) fn view<'a>(&self, buf: &'a [u8]) -> Via<'a> {
         Via {
             raw: self.raw.of(buf),
