@@ -53,6 +53,8 @@ pub struct MsgState {
     pub t_branch_idx: Option<u8>,
     /// `record_route()` ran.
     pub rr_added: bool,
+    /// `t_set_fr(fr_inv, fr)` before the transaction exists (ms).
+    pub t_fr: Option<(u32, u32)>,
     /// The Record-Route header lines it added (replayed on a branch that
     /// `failure_route` adds).
     pub rr_lines: Vec<Vec<u8>>,

@@ -240,7 +240,6 @@ pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
 pub const KNOWN_KAMAILIO_FUNCTIONS: &[(&str, &str)] = &[
     ("t_release", "tm"),
     ("t_is_branch_route", "tm"),
-    ("t_set_fr", "tm"),
     ("t_forward_nonack", "tm"),
     ("t_lookup_request", "tm"),
     ("t_load_contacts", "tm"),

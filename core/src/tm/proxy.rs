@@ -261,6 +261,9 @@ pub struct ProxyTx {
     canceled: bool,
     failure_armed: bool,
     killed: bool,
+    /// `t_set_fr`: `[fr_inv_timer, fr_timer]` in ms for this transaction's
+    /// branches started afterwards; 0 keeps the module's value.
+    fr: [u32; 2],
     /// Armed timers and their deadlines; the table's queue may hold stale
     /// entries, this list is the truth.
     timers: SmallVec<[(TimerSlot, Millis); 6]>,
@@ -294,8 +297,31 @@ impl ProxyTx {
             canceled: false,
             failure_armed: false,
             killed: false,
+            fr: [0, 0],
             timers: SmallVec::new(),
         }
+    }
+
+    /// `t_set_fr(fr_inv, fr)`: Timer C (`fr_inv_timer`) and Timer B/F
+    /// (`fr_timer`) for branches started from now on; 0 leaves one as is.
+    pub fn set_fr(&mut self, fr_inv_ms: u32, fr_ms: u32) {
+        for (slot, v) in self.fr.iter_mut().zip([fr_inv_ms, fr_ms]) {
+            if v > 0 {
+                *slot = v;
+            }
+        }
+    }
+
+    /// The timers this transaction runs with (`t_set_fr` applied).
+    fn timers(&self, cfg: &ProxyConfig) -> TimerConfig {
+        let mut t = cfg.timers;
+        if self.fr[0] > 0 {
+            t.fr_inv_timer = Duration::from_millis(u64::from(self.fr[0]));
+        }
+        if self.fr[1] > 0 {
+            t.fr_timer = Duration::from_millis(u64::from(self.fr[1]));
+        }
+        t
     }
 
     pub fn id(&self) -> TxId {
@@ -567,10 +593,11 @@ impl ProxyTx {
         }
         let reliable = dst.transport.is_stream();
         let mut acts = Actions::new();
+        let timers = self.timers(cfg);
         let client = if self.method == Method::Invite {
-            Client::Invite(ClientInvite::start(&cfg.timers, reliable, &mut acts))
+            Client::Invite(ClientInvite::start(&timers, reliable, &mut acts))
         } else {
-            Client::NonInvite(ClientNonInvite::start(&cfg.timers, reliable, &mut acts))
+            Client::NonInvite(ClientNonInvite::start(&timers, reliable, &mut acts))
         };
         // Grow one at a time: most transactions have one or two branches.
         self.branches.reserve_exact(1);
@@ -595,6 +622,7 @@ impl ProxyTx {
         resp: Option<&Message>,
         sink: &mut Sink<'_>,
     ) {
+        let timers = self.timers(cfg);
         let Some(b) = self.branches.get_mut(usize::from(n)) else {
             return;
         };
@@ -603,8 +631,8 @@ impl ProxyTx {
         }
         let mut acts = Actions::new();
         match &mut b.client {
-            Client::Invite(c) => c.on_event(&cfg.timers, ev, &mut acts),
-            Client::NonInvite(c) => c.on_event(&cfg.timers, ev, &mut acts),
+            Client::Invite(c) => c.on_event(&timers, ev, &mut acts),
+            Client::NonInvite(c) => c.on_event(&timers, ev, &mut acts),
         };
         self.apply_client(cfg, n, acts, resp, sink);
     }
@@ -705,7 +733,7 @@ impl ProxyTx {
                 //# the proxy MUST reset timer C
                 self.arm(
                     TimerSlot::Branch(n, TimerKind::C),
-                    cfg.timers.fr_inv_timer,
+                    self.timers(cfg).fr_inv_timer,
                     sink,
                 );
             }

@@ -386,6 +386,13 @@ impl Table {
         Ok(())
     }
 
+    /// `t_set_fr(fr_inv, fr)` for `id` (ms, 0 = unchanged).
+    pub fn set_fr(&mut self, id: TxId, fr_inv_ms: u32, fr_ms: u32) -> Result<(), TxError> {
+        let e = self.entry_mut(id).ok_or(TxError::NoTransaction)?;
+        e.tx.set_fr(fr_inv_ms, fr_ms);
+        Ok(())
+    }
+
     /// `failure_route` has run for `id` (after [`Output::Failure`]).
     pub fn failure_done(
         &mut self,

@@ -61,6 +61,16 @@ pub const FNS: &[FnSpec] = &[
         imp: t_relay_to_tcp,
     },
     FnSpec {
+        name: "t_set_fr",
+        aliases: &[],
+        module: "tm",
+        min_args: 1,
+        max_args: 2,
+        args: &[A::Int, A::Int],
+        routes: rt::REQUEST | rt::FAILURE,
+        imp: t_set_fr,
+    },
+    FnSpec {
         name: "t_newtran",
         aliases: &[],
         module: "tm",
@@ -202,6 +212,33 @@ fn t_relay_to_udp(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
 
 fn t_relay_to_tcp(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     relay_to(x, args, Transport::Tcp)
+}
+
+/// `t_set_fr(fr_inv_timeout[, fr_timeout])` (ms; 0 or absent keeps the
+/// module's): Timer C and Timer B/F of the branches this transaction
+/// starts from now on (the current one, or the one `t_relay()` creates).
+fn t_set_fr(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let mut v = [0u32; 2];
+    for (slot, a) in v.iter_mut().zip(args) {
+        match x.arg_int(a).and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => *slot = n,
+            None => {
+                x.log_err("t_set_fr: the timeouts are milliseconds (0 or more)");
+                return -1;
+            }
+        }
+    }
+    if let Some(id) = x.st.tx {
+        if let Some(tm) = x.env.tm() {
+            let _ = tm.table.set_fr(id, v[0], v[1]);
+        }
+    }
+    let (inv, noinv) = x.st.t_fr.unwrap_or((0, 0));
+    x.st.t_fr = Some((
+        if v[0] > 0 { v[0] } else { inv },
+        if v[1] > 0 { v[1] } else { noinv },
+    ));
+    1
 }
 
 fn t_newtran(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
@@ -399,6 +436,9 @@ impl Exec<'_, '_> {
         };
         match tm.table.create(tm.now, msg, src, proto, tm.out) {
             Ok(id) => {
+                if let Some((inv, noinv)) = self.st.t_fr {
+                    let _ = tm.table.set_fr(id, inv, noinv);
+                }
                 self.st.tx = Some(id);
                 Some(id)
             }
@@ -810,5 +850,45 @@ onreply_route[R] {
         assert_eq!(s[0].2.matches("Record-Route:").count(), 1, "{}", s[0].2);
         assert!(s[0].2.contains(rr), "{}", s[0].2);
         assert!(state.rr_replay.is_empty(), "not re-armed: forgotten");
+    }
+
+    /// `t_set_fr(0, 700)` before `t_relay()`: the branch's Timer B is
+    /// 700 ms instead of the module's 30 s `fr_timer`, so failure_route
+    /// runs with 408 at 700 ms (and not at 699).
+    #[test]
+    fn t_set_fr_shortens_timer_b() {
+        let src = CFG.replace(
+            "    t_on_failure(\"NEXT\");",
+            "    t_set_fr(0, 700);\n    t_on_failure(\"NEXT\");",
+        );
+        let cfg = crate::script::compile_str("t.cfg", &src, &[]).expect("compiles");
+        let prog = &*cfg.program;
+        let mut env = Env {
+            table: Table::new(0, prog.tm_config().expect("tm loaded")),
+            out: Vec::new(),
+            sent: Vec::new(),
+            logs: Vec::new(),
+        };
+        let mut state = prog.new_shard_state();
+        let inb = Inbound {
+            proto: Transport::Udp,
+            src: "10.1.1.1:5060".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
+        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        assert_eq!(sends(&env.out).len(), 2, "{:?}", env.logs);
+        let failure = |out: &[Output]| {
+            out.iter().find_map(|o| match o {
+                Output::Failure { code, .. } => Some(*code),
+                Output::Send { .. } => None,
+            })
+        };
+        env.out.clear();
+        env.table.on_timer(699, &mut env.out);
+        assert_eq!(failure(&env.out), None);
+        env.table.on_timer(700, &mut env.out);
+        assert_eq!(failure(&env.out), Some(408));
     }
 }
