@@ -544,7 +544,8 @@ impl<'a> Compiler<'a> {
             }
         }
         if spec.module == "xhttp_prom" {
-            if let Err(msg) = super::functions::xhttp_prom::fixup(&self.prom, spec.name, &mut cargs) {
+            if let Err(msg) = super::functions::xhttp_prom::fixup(&self.prom, spec.name, &mut cargs)
+            {
                 self.diags.error(self.pos(at), msg);
             }
         }

@@ -364,7 +364,8 @@ fn modparam(
             }
         }
         ("registrar" | "usrloc" | "auth" | "auth_db" | "db_text" | "db_sqlite", _) => {
-            match crate::script::functions::registrar::modparam(&mut settings.reg, module, param, v) {
+            match crate::script::functions::registrar::modparam(&mut settings.reg, module, param, v)
+            {
                 Ok(true) => {}
                 Ok(false) => diags.warning(
                     pos,

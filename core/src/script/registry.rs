@@ -120,9 +120,28 @@ pub fn find(name: &str) -> Option<(FnId, &'static FnSpec)> {
 
 /// Modules `loadmodule` accepts (some only carry parameters so far).
 pub const MODULES: &[&str] = &[
-    "sl", "textops", "textopsx", "maxfwd", "xlog", "sanity", "pv", "siputils", "corex", "kex",
-    "ctl", "jsonrpcs", "tm", "rr", "registrar", "usrloc", "auth", "auth_db", "db_text", "db_sqlite",
-    "xhttp", "xhttp_prom",
+    "sl",
+    "textops",
+    "textopsx",
+    "maxfwd",
+    "xlog",
+    "sanity",
+    "pv",
+    "siputils",
+    "corex",
+    "kex",
+    "ctl",
+    "jsonrpcs",
+    "tm",
+    "rr",
+    "registrar",
+    "usrloc",
+    "auth",
+    "auth_db",
+    "db_text",
+    "db_sqlite",
+    "xhttp",
+    "xhttp_prom",
 ];
 
 /// Normalises `loadmodule` arguments: `"/usr/lib/x/modules/sl.so"` -> `sl`.
