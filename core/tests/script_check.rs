@@ -149,7 +149,11 @@ fn debian_default_config_checks_without_syntax_errors() {
         .map(|d| d.to_string())
         .collect();
     assert!(errs.is_empty(), "{errs:#?}");
-    assert!(!r.migration.items.iter().any(|i| i.name == "save" || i.name == "lookup"));
+    assert!(!r
+        .migration
+        .items
+        .iter()
+        .any(|i| i.name == "save" || i.name == "lookup"));
     assert!(!r.migration.items.iter().any(|i| i.name == "t_relay"));
 }
 

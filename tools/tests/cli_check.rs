@@ -111,11 +111,17 @@ fn migration_report_for_debians_default_kamailio_cfg() {
     // Until tmx exists the report is not empty, so check fails; each
     // unsupported function is listed once, with its line.
     assert_ne!(code, 0, "{text}");
-    let pre: Vec<&str> = text.lines().filter(|l| l.contains("`t_precheck_trans`")).collect();
+    let pre: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("`t_precheck_trans`"))
+        .collect();
     assert_eq!(pre.len(), 1, "{text}");
     assert!(pre[0].contains("/etc/kamailio/kamailio.cfg:"), "{text}");
     // registrar, usrloc, auth and auth_db are provided now.
-    assert!(!text.contains("`save`") && !text.contains("`www_authorize`"), "{text}");
+    assert!(
+        !text.contains("`save`") && !text.contains("`www_authorize`"),
+        "{text}"
+    );
     // tm (t_relay, t_on_reply) and rr are provided now.
     assert!(!text.contains("`t_relay`"), "{text}");
     assert!(

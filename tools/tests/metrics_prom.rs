@@ -243,7 +243,10 @@ request_route {{
         )
     };
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(!format!("{out}{err}").contains("has no effect"), "{out}{err}");
+    assert!(
+        !format!("{out}{err}").contains("has no effect"),
+        "{out}{err}"
+    );
     let _server = Sipshard::start(&cfg, &[]);
     let calls = 200;
     let r = run_sipp(
@@ -277,7 +280,10 @@ request_route {{
         .unwrap();
     assert_eq!(fam.kind, "counter");
     assert!(fam.labels["shard"].is_string());
-    let g: Vec<&Row> = rows.iter().filter(|r| r.name == "kamailio_last_answer").collect();
+    let g: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.name == "kamailio_last_answer")
+        .collect();
     assert!(!g.is_empty());
     assert!(g.iter().all(|r| r.kind == "gauge" && r.value == 404.5));
 }
@@ -301,7 +307,8 @@ request_route {
         .args(["check", "-f", cfg.to_str().unwrap()])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     assert_ne!(o.status.code(), Some(0), "{text}");
     assert!(text.contains("no counter `nope` is defined"), "{text}");
     assert!(text.contains("`c` has 2 label(s), found 1"), "{text}");
@@ -379,14 +386,20 @@ request_route {{
 
     let rows = scrape(http);
     let total = |name: &str| -> f64 {
-        rows.iter().filter(|r| r.name == name).map(|r| r.value).sum()
+        rows.iter()
+            .filter(|r| r.name == name)
+            .map(|r| r.value)
+            .sum()
     };
     assert_eq!(total("sipshard_tm_transactions_created_total"), tx as f64);
     assert_eq!(
         sum(&rows, "sipshard_tm_final_replies_total", ("class", "2xx")),
         tx as f64
     );
-    assert_eq!(total("sipshard_tm_transaction_duration_seconds_count"), tx as f64);
+    assert_eq!(
+        total("sipshard_tm_transaction_duration_seconds_count"),
+        tx as f64
+    );
     assert_eq!(
         total("sipshard_tm_transactions") + total("sipshard_tm_transactions_freed_total"),
         tx as f64
@@ -395,7 +408,10 @@ request_route {{
         .iter()
         .map(|r| (r.family.as_str(), r.kind.as_str()))
         .collect();
-    assert_eq!(kinds["sipshard_tm_transaction_duration_seconds"], "histogram");
+    assert_eq!(
+        kinds["sipshard_tm_transaction_duration_seconds"],
+        "histogram"
+    );
     assert_eq!(kinds["sipshard_tm_transactions"], "gauge");
     assert_eq!(kinds["sipshard_tm_retransmissions"], "counter");
 }
