@@ -1,8 +1,11 @@
 //! `sipshard-bench floor`: the I/O floor. A UDP relay on the same glommio
 //! path as sipshard's runtime (one pinned executor per shard, a
-//! `glommio::net::UdpSocket` bound with SO_REUSEPORT, `recv_from` into a
-//! reused buffer, `send_to`), which forwards datagrams without parsing them.
-//! "sipshard / floor" is then the cost of SIP itself.
+//! `glommio::net::UdpSocket` bound with SO_REUSEPORT, received through the
+//! very module sipshard uses, `sipshard_shards::udp_batch` -- a glommio wait
+//! for readiness, then `recvmmsg` batches; with `SIPSHARD_UDP_BATCH=1`
+//! glommio's `recv_from` per datagram, as sipshard then does -- and
+//! `send_to`), which forwards datagrams without parsing them. "sipshard /
+//! floor" is then the cost of SIP itself.
 //!
 //! Routing rule (no parsing, and correct with many clients): each shard opens
 //! one upstream socket per client address it sees (like a UDP NAT), connected
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 use clap::Args;
 use glommio::net::UdpSocket;
+use sipshard_shards::udp_batch::{batch_slots, Receiver};
 
 /// Command-line flags of `floor`.
 #[derive(Args, Debug, Clone)]
@@ -68,20 +72,22 @@ async fn shard(listen: SocketAddr, upstream: SocketAddr) -> Result<Relayed, Stri
         let (front, down, errors, up) = (front.clone(), down.clone(), errors.clone(), up.clone());
         glommio::spawn_local(async move {
             let mut clients: Vec<(SocketAddr, Rc<UdpSocket>)> = Vec::new();
+            let slots = batch_slots();
+            let mut rx = (slots > 1).then(|| Receiver::new(slots, crate::batch::MAX_DATAGRAM));
             let mut buf = vec![0u8; crate::batch::MAX_DATAGRAM];
             loop {
-                let Ok((n, from)) = front.recv_from(&mut buf).await else {
-                    errors.set(errors.get() + 1);
-                    continue;
-                };
-                let sock = match clients.iter().find(|(a, _)| *a == from) {
-                    Some((_, s)) => s.clone(),
-                    None => match client_socket(upstream).await {
-                        Ok(s) => {
-                            let s = Rc::new(s);
-                            clients.push((from, s.clone()));
-                            spawn_downstream(s.clone(), front.clone(), from, down.clone(), errors.clone());
-                            s
+                let n = match &mut rx {
+                    Some(rx) => match rx.recv(&front).await {
+                        Ok(n) => n,
+                        Err(_) => {
+                            errors.set(errors.get() + 1);
+                            continue;
+                        }
+                    },
+                    None => match front.recv_from(&mut buf).await {
+                        Ok((n, from)) => {
+                            relay_up(&buf[..n], from, &mut clients, upstream, &front, &up, &down, &errors).await;
+                            continue;
                         }
                         Err(_) => {
                             errors.set(errors.get() + 1);
@@ -89,10 +95,14 @@ async fn shard(listen: SocketAddr, upstream: SocketAddr) -> Result<Relayed, Stri
                         }
                     },
                 };
-                match sock.send(&buf[..n]).await {
-                    Ok(_) => up.set(up.get() + 1),
-                    Err(_) => errors.set(errors.get() + 1),
+                let rx = rx.as_ref().expect("batched");
+                for i in 0..n {
+                    match rx.get(i) {
+                        Some((data, from)) => relay_up(data, from, &mut clients, upstream, &front, &up, &down, &errors).await,
+                        None => errors.set(errors.get() + 1),
+                    }
                 }
+                glommio::yield_if_needed().await;
             }
         })
         .detach()
@@ -108,19 +118,75 @@ async fn shard(listen: SocketAddr, upstream: SocketAddr) -> Result<Relayed, Stri
     })
 }
 
+/// Sends one client datagram upstream on that client's socket (opened, and
+/// its downstream task started, on the client's first datagram).
+#[allow(clippy::too_many_arguments)]
+async fn relay_up(
+    data: &[u8],
+    from: SocketAddr,
+    clients: &mut Vec<(SocketAddr, Rc<UdpSocket>)>,
+    upstream: SocketAddr,
+    front: &Rc<UdpSocket>,
+    up: &Cell<u64>,
+    down: &Rc<Cell<u64>>,
+    errors: &Rc<Cell<u64>>,
+) {
+    let sock = match clients.iter().find(|(a, _)| *a == from) {
+        Some((_, s)) => s.clone(),
+        None => match client_socket(upstream).await {
+            Ok(s) => {
+                let s = Rc::new(s);
+                clients.push((from, s.clone()));
+                spawn_downstream(s.clone(), front.clone(), from, down.clone(), errors.clone());
+                s
+            }
+            Err(_) => {
+                errors.set(errors.get() + 1);
+                return;
+            }
+        },
+    };
+    match sock.send(data).await {
+        Ok(_) => up.set(up.get() + 1),
+        Err(_) => errors.set(errors.get() + 1),
+    }
+}
+
 fn spawn_downstream(sock: Rc<UdpSocket>, front: Rc<UdpSocket>, client: SocketAddr, down: Rc<Cell<u64>>, errors: Rc<Cell<u64>>) {
     glommio::spawn_local(async move {
+        let count = |ok: bool| {
+            if ok {
+                down.set(down.get() + 1);
+            } else {
+                errors.set(errors.get() + 1);
+            }
+        };
+        let slots = batch_slots();
+        if slots > 1 {
+            let mut rx = Receiver::new(slots, crate::batch::MAX_DATAGRAM);
+            while !crate::stop::requested() {
+                match rx.recv(&sock).await {
+                    Ok(n) => {
+                        for i in 0..n {
+                            match rx.get(i) {
+                                Some((data, _)) => count(front.send_to(data, client).await.is_ok()),
+                                None => count(false),
+                            }
+                        }
+                    }
+                    Err(_) => count(false),
+                }
+                glommio::yield_if_needed().await;
+            }
+            return;
+        }
         let mut buf = vec![0u8; crate::batch::MAX_DATAGRAM];
         while !crate::stop::requested() {
             let ok = match sock.recv(&mut buf).await {
                 Ok(n) => front.send_to(&buf[..n], client).await.is_ok(),
                 Err(_) => false,
             };
-            if ok {
-                down.set(down.get() + 1);
-            } else {
-                errors.set(errors.get() + 1);
-            }
+            count(ok);
         }
     })
     .detach();

@@ -31,5 +31,6 @@ pub mod shard;
 pub mod sockets;
 pub mod tcp;
 pub mod udp;
+pub mod udp_batch;
 
 pub use server::{run, run_with, RunError, ServerConfig};
