@@ -33,10 +33,11 @@
 #   PAIRS      rounds (default 3)
 #   DURATION   seconds of load per run (default 10; CALLS = RATE * DURATION)
 #   SETTLE     seconds after the last call before the CPU is read (default 1)
-#   SYSTEMS    subset of "sipshard kamailio floor sipshard-1 floor-1" (default
-#              the first three); sipshard-1 / floor-1 are the same binaries
-#              with SIPSHARD_UDP_BATCH=1 (glommio recv_from per datagram, the
-#              receive path before shards::udp_batch), for A/B of that path
+#   SYSTEMS    subset of "sipshard kamailio floor sipshard-32 floor-32" (default
+#              the first three); sipshard-N / floor-N are the same binaries
+#              with SIPSHARD_UDP_BATCH=N (batched receive, shards::udp_batch,
+#              N datagrams per recvmmsg), for A/B against the default path
+#              (glommio recv_from per datagram); the summary knows N=32
 #   PORT_BASE  proxy port; uas = +10 (+11 control, +14 media), uac = +20 (default 25400)
 #   OUT        results directory (default results/stateless-sipp)
 #   BIN        directory holding sipshard and sipshard-bench
@@ -116,13 +117,13 @@ render() { # render TEMPLATE DEST
 	sed -e "s/@PROXY_PORT@/$PROXY_PORT/g" -e "s/@UAS_PORT@/$UAS_PORT/g" "$1" > "$2"
 }
 
-# SIPSHARD_UDP_BATCH for a system: 1 for the -1 variants, else the default
-batch_of() { case $1 in *-1) echo 1 ;; *) echo "${SIPSHARD_UDP_BATCH:-32}" ;; esac; }
+# SIPSHARD_UDP_BATCH for a system: N for the -N variants, else 1 (the default)
+batch_of() { case $1 in *-[0-9]*) echo "${1##*-}" ;; *) echo "${SIPSHARD_UDP_BATCH:-1}" ;; esac; }
 
 start_proxy() { # start_proxy SYSTEM DIR -> sets PROXY_PID
 	local sys=$1 dir=$2
 	case $sys in
-	sipshard | sipshard-1)
+	sipshard | sipshard-*)
 		render "$configs/sipshard-stateless.cfg" "$dir/proxy.cfg"
 		SIPSHARD_UDP_BATCH=$(batch_of "$sys") "${PIN_PROXY[@]}" "$BIN/sipshard" run -f "$dir/proxy.cfg" > "$dir/proxy.log" 2>&1 &
 		;;
@@ -131,7 +132,7 @@ start_proxy() { # start_proxy SYSTEM DIR -> sets PROXY_PID
 		"${PIN_PROXY[@]}" "$KAMAILIO" -f "$dir/proxy.cfg" -DD -E -n 1 -m 4096 -M 16 -x tlsf -b 4194304 \
 			> "$dir/proxy.log" 2>&1 &
 		;;
-	floor | floor-1)
+	floor | floor-*)
 		SIPSHARD_UDP_BATCH=$(batch_of "$sys") "${PIN_PROXY[@]}" "$BIN/sipshard-bench" floor --listen "127.0.0.1:$PROXY_PORT" \
 			--upstream "127.0.0.1:$UAS_PORT" --shards 1 > "$dir/proxy.log" 2>&1 &
 		;;
@@ -238,14 +239,14 @@ END {
 	printf "| calls/s | system | passed runs | CPU-µs/msg | user | system | sipp uac / uas CPU-µs per datagram | load averages (1/5/15 min) |\n|---|---|---|---|---|---|---|---|\n"
 	nr = 0; for (r in rates) rl[++nr] = r + 0
 	for (i = 2; i <= nr; i++) { t = rl[i]; for (j = i - 1; j >= 1 && rl[j] > t; j--) rl[j + 1] = rl[j]; rl[j + 1] = t }
-	no = split("sipshard kamailio floor sipshard-1 floor-1", order, " ")
+	no = split("sipshard kamailio floor sipshard-32 floor-32", order, " ")
 	for (i = 1; i <= nr; i++) for (o = 1; o <= no; o++) {
 		key = rl[i] SUBSEP order[o]; if (!(key in runs)) continue
 		printf "| %d | %s | %d of %d | %.2f (%s) | %.2f | %.2f | %.2f / %.2f | %s |\n", rl[i], order[o], passed[key] + 0, runs[key],
 			median(all[key]), range(all[key]), median(usr[key]), median(sys[key]), median(uac[key]), median(uas[key]), loads[key]
 	}
-	printf "\nRatios per round (both runs must pass), median (range, rounds used):\n\n| calls/s | sipshard / floor | sipshard / Kamailio | Kamailio / floor | sipshard / sipshard-1 | floor / floor-1 | sipshard-1 / floor-1 | sipshard-1 / Kamailio |\n|---|---|---|---|---|---|---|---|\n"
-	npr = split("sipshard floor sipshard kamailio kamailio floor sipshard sipshard-1 floor floor-1 sipshard-1 floor-1 sipshard-1 kamailio", pr, " ")
+	printf "\nRatios per round (both runs must pass), median (range, rounds used):\n\n| calls/s | sipshard / floor | sipshard / Kamailio | Kamailio / floor | sipshard-32 / sipshard | floor-32 / floor | sipshard-32 / floor-32 | sipshard-32 / Kamailio |\n|---|---|---|---|---|---|---|---|\n"
+	npr = split("sipshard floor sipshard kamailio kamailio floor sipshard-32 sipshard floor-32 floor sipshard-32 floor-32 sipshard-32 kamailio", pr, " ")
 	for (i = 1; i <= nr; i++) {
 		line = sprintf("| %d", rl[i])
 		for (q = 1; q < npr; q += 2) {
@@ -267,10 +268,10 @@ fi
 command -v sipp > /dev/null || die "sipp not found (apt-get install sip-tester)"
 for s in $SYSTEMS; do
 	case $s in
-	sipshard | sipshard-1) [ -x "$BIN/sipshard" ] || die "$BIN/sipshard missing (cargo build --release -p sipshard, or set BIN)" ;;
-	floor | floor-1) [ -x "$BIN/sipshard-bench" ] || die "$BIN/sipshard-bench missing (cargo build --release -p sipshard-bench)" ;;
+	sipshard | sipshard-[0-9]*) [ -x "$BIN/sipshard" ] || die "$BIN/sipshard missing (cargo build --release -p sipshard, or set BIN)" ;;
+	floor | floor-[0-9]*) [ -x "$BIN/sipshard-bench" ] || die "$BIN/sipshard-bench missing (cargo build --release -p sipshard-bench)" ;;
 	kamailio) command -v "$KAMAILIO" > /dev/null || die "kamailio not found (apt-get install kamailio, or set KAMAILIO)" ;;
-	*) die "unknown system $s (expected sipshard, kamailio, floor, sipshard-1 or floor-1)" ;;
+	*) die "unknown system $s (expected sipshard, kamailio, floor, sipshard-N or floor-N)" ;;
 	esac
 done
 

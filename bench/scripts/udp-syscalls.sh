@@ -8,13 +8,14 @@
 #
 # Usage (from the workspace root, after cargo build --release -p sipshard -p sipshard-bench):
 #   RATES="2000 8000" DURATION=5 bench/scripts/udp-syscalls.sh
-# Environment: RATES, DURATION (s), SYSTEMS (subset of "sipshard sipshard-1
-# floor floor-1"; -1 = SIPSHARD_UDP_BATCH=1), PORT_BASE (default 25700), BIN, OUT.
+# Environment: RATES, DURATION (s), SYSTEMS (subset of "sipshard sipshard-32
+# floor floor-32"; -N = SIPSHARD_UDP_BATCH=N, batched receive; plain = the
+# default, glommio recv_from per datagram), PORT_BASE (default 25700), BIN, OUT.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RATES=${RATES:-"2000 8000"}
 DURATION=${DURATION:-5}
-SYSTEMS=${SYSTEMS:-"sipshard sipshard-1 floor floor-1"}
+SYSTEMS=${SYSTEMS:-"sipshard sipshard-32 floor floor-32"}
 PORT_BASE=${PORT_BASE:-25700}
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}
 OUT=${OUT:-results/udp-syscalls}
@@ -29,7 +30,7 @@ for rate in $RATES; do
 		d=$OUT/$rate-$sys
 		rm -rf "$d"
 		mkdir -p "$d"
-		case $sys in *-1) b=1 ;; *) b=${SIPSHARD_UDP_BATCH:-32} ;; esac
+		case $sys in *-[0-9]*) b=${sys##*-} ;; *) b=${SIPSHARD_UDP_BATCH:-1} ;; esac
 		case $sys in
 		sipshard*)
 			sed -e "s/@PROXY_PORT@/$P/g" -e "s/@UAS_PORT@/$U/g" "$here/../configs/sipshard-stateless.cfg" > "$d/proxy.cfg"

@@ -1,10 +1,10 @@
 //! `sipshard-bench floor`: the I/O floor. A UDP relay on the same glommio
 //! path as sipshard's runtime (one pinned executor per shard, a
 //! `glommio::net::UdpSocket` bound with SO_REUSEPORT, received through the
-//! very module sipshard uses, `sipshard_shards::udp_batch` -- a glommio wait
-//! for readiness, then `recvmmsg` batches; with `SIPSHARD_UDP_BATCH=1`
-//! glommio's `recv_from` per datagram, as sipshard then does -- and
-//! `send_to`), which forwards datagrams without parsing them. "sipshard /
+//! very module sipshard uses, `sipshard_shards::udp_batch` -- glommio's
+//! `recv_from` per datagram by default, or with `SIPSHARD_UDP_BATCH=N` a
+//! glommio wait for readiness then `recvmmsg` batches, as sipshard then does
+//! -- and `send_to`), which forwards datagrams without parsing them. "sipshard /
 //! floor" is then the cost of SIP itself.
 //!
 //! Routing rule (no parsing, and correct with many clients): each shard opens

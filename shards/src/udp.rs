@@ -1,10 +1,11 @@
 //! The UDP receive loop of one socket on one shard.
 //!
-//! By default the socket is drained in batches ([`crate::udp_batch`]): one
-//! glommio wait for readiness, then `recvmmsg` until the socket is empty,
-//! each datagram handed to the shard in arrival order, yielding to the
-//! executor between batches when other tasks are due. `SIPSHARD_UDP_BATCH=1`
-//! keeps glommio's `recv_from` per datagram.
+//! By default glommio's `recv_from` per datagram. With `SIPSHARD_UDP_BATCH=N`
+//! (N > 1) the socket is drained in batches instead ([`crate::udp_batch`]):
+//! one glommio wait for readiness, then `recvmmsg` of up to N datagrams,
+//! each handed to the shard in arrival order, yielding to the executor
+//! between batches when other tasks are due. Not the default: it measured
+//! more CPU per message at 2 000–8 000 calls/s (docs/benchmarks.md).
 
 use std::net::SocketAddr;
 use std::rc::Rc;

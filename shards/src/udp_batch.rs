@@ -17,8 +17,10 @@
 //! SIP itself.
 //!
 //! `SIPSHARD_UDP_BATCH` (read by [`batch_slots`]) picks the path at start:
-//! unset → [`DEFAULT_SLOTS`]; `0` or `1` → glommio's own `recv_from` per
-//! datagram (the previous path, kept for A/B measurements); `N` → `N` slots.
+//! unset, `0` or `1` → glommio's own `recv_from` per datagram (the default:
+//! on a quiet box the batched path measured 6–12 % more CPU per message
+//! for sipshard at 2 000–8 000 calls/s, docs/benchmarks.md); `N` → this
+//! receiver with `N` slots (e.g. 32).
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -26,8 +28,9 @@ use std::os::fd::AsRawFd;
 
 use glommio::net::UdpSocket;
 
-/// Datagrams per `recvmmsg` call unless `SIPSHARD_UDP_BATCH` says otherwise.
-pub const DEFAULT_SLOTS: usize = 32;
+/// Slots per receive call unless `SIPSHARD_UDP_BATCH` says otherwise: 1,
+/// no batching.
+pub const DEFAULT_SLOTS: usize = 1;
 
 /// Slots per receive call from `SIPSHARD_UDP_BATCH`; 1 means "no batching:
 /// glommio's `recv_from` per datagram".
