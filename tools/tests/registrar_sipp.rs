@@ -114,29 +114,8 @@ fn register(
 }
 
 fn calls(dir: &TestDir, proxy: u16, name: &str, user: &str, n: u64, rate: u64) -> SippResult {
-    let args: Vec<String> = [
-        &format!("{HOST}:{proxy}"),
-        "-sn",
-        "uac",
-        "-s",
-        user,
-        "-i",
-        HOST,
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        &n.to_string(),
-        "-r",
-        &rate.to_string(),
-        "-l",
-        &(rate * 4).to_string(),
-        "-t",
-        "u1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    run_sipp(dir, name, &args, Duration::from_secs(n / rate + 60))
+    let target: SocketAddr = format!("{HOST}:{proxy}").parse().unwrap();
+    uac_calls(dir, name, target, user, n, rate, "u1")
 }
 
 fn options_for(user: &str, proxy: u16, call_id: &str) -> Vec<u8> {

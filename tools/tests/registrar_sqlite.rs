@@ -57,24 +57,8 @@ fn strings(a: &[&str]) -> Vec<String> {
 }
 
 fn calls(dir: &TestDir, proxy: u16, name: &str, n: u64) -> SippResult {
-    let args = strings(&[
-        &format!("{HOST}:{proxy}"),
-        "-sn",
-        "uac",
-        "-s",
-        "alice",
-        "-i",
-        HOST,
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        &n.to_string(),
-        "-r",
-        "100",
-        "-t",
-        "u1",
-    ]);
-    run_sipp(dir, name, &args, Duration::from_secs(60))
+    let target = format!("{HOST}:{proxy}").parse().unwrap();
+    uac_calls(dir, name, target, "alice", n, 100, "u1")
 }
 
 #[test]

@@ -372,3 +372,41 @@ pub fn free_tcp_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// sipp's built-in `uac` scenario calling `user` at `proxy` from a fresh
+/// local port: `calls` calls at `rate` per second over sipp transport `t`
+/// (`u1`, `t1`), bounded by the time the calls need plus a minute.
+pub fn uac_calls(
+    dir: &TestDir,
+    name: &str,
+    proxy: SocketAddr,
+    user: &str,
+    calls: u64,
+    rate: u64,
+    t: &str,
+) -> SippResult {
+    let ip = proxy.ip().to_string();
+    let args: Vec<String> = [
+        &proxy.to_string(),
+        "-sn",
+        "uac",
+        "-s",
+        user,
+        "-i",
+        &ip,
+        "-p",
+        &free_port().to_string(),
+        "-m",
+        &calls.to_string(),
+        "-r",
+        &rate.to_string(),
+        "-l",
+        &(rate * 4).to_string(),
+        "-t",
+        t,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    run_sipp(dir, name, &args, Duration::from_secs(calls / rate + 60))
+}
