@@ -173,6 +173,7 @@ pub fn apply_globals(
     let mut cfg = Config::default();
     let mut settings = ModSettings::default();
     let mut loaded = HashSet::new();
+    let mut db_urls: Vec<(&str, String, SrcPos)> = Vec::new();
     for item in &file.items {
         match item {
             TopItem::Param { name, value, at } => global(&mut cfg, &mut settings, name, value, src.pos(*at), diags),
@@ -210,6 +211,10 @@ pub fn apply_globals(
                     matched = true;
                     if registry::MODULES.contains(&m) {
                         modparam(&mut settings, m, param, value, pos.clone(), diags);
+                        if param == "db_url" && matches!(m, "usrloc" | "auth_db") {
+                            let m = if m == "usrloc" { "usrloc" } else { "auth_db" };
+                            db_urls.push((m, value.text(), pos.clone()));
+                        }
                     }
                     cfg.modparams.push(ModParam {
                         module: m.to_string(),
@@ -233,7 +238,39 @@ pub fn apply_globals(
             TopItem::Route { .. } => {}
         }
     }
+    check_db_modules(&db_urls, &settings, &loaded, diags);
     (cfg, settings, loaded)
+}
+
+/// A `db_url` needs its database module loaded (anywhere in the file), as
+/// Kamailio's `db_bind_mod` does at start-up: usrloc binds it unless
+/// `db_mode` is 0, auth_db always.
+fn check_db_modules(
+    urls: &[(&str, String, SrcPos)],
+    settings: &ModSettings,
+    loaded: &HashSet<String>,
+    diags: &mut Diags,
+) {
+    for (module, url, pos) in urls {
+        if *module == "usrloc" && settings.reg.ul_opts.db_mode == 0 {
+            continue;
+        }
+        let needs = if url.starts_with("text://") {
+            "db_text"
+        } else if url.starts_with("sqlite://") {
+            "db_sqlite"
+        } else {
+            continue; // refused by the modparam itself
+        };
+        if !loaded.contains(needs) {
+            diags.error(
+                pos.clone(),
+                format!(
+                    "{module} db_url `{url}` needs module {needs}: missing loadmodule \"{needs}.so\""
+                ),
+            );
+        }
+    }
 }
 
 fn global(
