@@ -22,6 +22,15 @@ pub struct Params {
     pub default_q: i32,
     /// `case_sensitive` AOR user part.
     pub case_sensitive: bool,
+    /// `gruu_enabled`: a 200 to a REGISTER with `Supported: gruu` gives
+    /// each binding with an instance its `pub-gruu` and `temp-gruu`.
+    pub gruu_enabled: bool,
+    /// `outbound_mode` (RFC 5626): 0 none, 1 supported, 2 required.
+    pub outbound_mode: u32,
+    /// `regid_mode`: 0 keeps `reg-id` only when outbound is used.
+    pub regid_mode: u32,
+    /// `flow_timer` (s): the `Flow-Timer` of outbound 200s; 0 none.
+    pub flow_timer: u32,
 }
 
 impl Default for Params {
@@ -36,6 +45,10 @@ impl Default for Params {
             use_path: false,
             default_q: -1,
             case_sensitive: false,
+            gruu_enabled: true,
+            outbound_mode: 0,
+            regid_mode: 0,
+            flow_timer: 0,
         }
     }
 }
@@ -48,7 +61,7 @@ pub struct ContactIn {
     pub expires: Option<u32>,
     /// `;q=` in thousandths.
     pub q: Option<i32>,
-    /// `;+sip.instance=` (RFC 5626), quotes kept as sent.
+    /// `;+sip.instance=` (RFC 5626) without its quotes: `<urn:uuid:...>`.
     pub instance: Option<String>,
     /// `;reg-id=`.
     pub reg_id: Option<u32>,
@@ -71,6 +84,28 @@ pub struct Request {
     pub user_agent: String,
     /// The local socket it arrived on, `proto:ip:port`.
     pub socket: Option<String>,
+    /// Option tags of its `Supported` headers (None: no such header).
+    pub supported: Option<Vec<String>>,
+    /// Option tags of its `Require` headers.
+    pub require: Vec<String>,
+    /// More than one Via: a proxy (edge) sits between the phone and us.
+    pub via2: bool,
+    /// The top `Path` URI carries `;ob` (the edge proxy does outbound).
+    pub path_ob: bool,
+}
+
+impl Request {
+    /// `Supported` lists `tag`.
+    pub fn supports(&self, tag: &str) -> bool {
+        self.supported
+            .as_ref()
+            .is_some_and(|v| v.iter().any(|t| t.eq_ignore_ascii_case(tag)))
+    }
+
+    /// `Require` lists `tag`.
+    pub fn requires(&self, tag: &str) -> bool {
+        self.require.iter().any(|t| t.eq_ignore_ascii_case(tag))
+    }
 }
 
 /// A change to the stored bindings of one AOR.
@@ -117,11 +152,81 @@ fn refuse(code: u16, reason: &'static str, detail: &'static str) -> Refusal {
     }
 }
 
+/// The instance without its angle brackets (`urn:uuid:...`).
+pub fn bare_instance(i: &str) -> &str {
+    i.strip_prefix('<')
+        .and_then(|x| x.strip_suffix('>'))
+        .unwrap_or(i)
+}
+
+/// usrloc's match of a stored binding: by instance and reg-id when the
+/// Contact has an instance, else by contact URI.
 fn same_binding(b: &Binding, c: &ContactIn) -> bool {
-    match (&b.instance, &c.instance, c.reg_id) {
-        (Some(bi), Some(ci), Some(rid)) if rid > 0 => **bi == **ci && b.reg_id == rid,
-        _ => *b.contact == *c.uri,
+    match &c.instance {
+        Some(ci) => {
+            b.instance
+                .as_deref()
+                .is_some_and(|bi| bare_instance(bi) == bare_instance(ci))
+                && b.reg_id == c.reg_id.unwrap_or(0)
+        }
+        None => *b.contact == *c.uri,
     }
+}
+
+/// RFC 5626 checks of `save()`, as Kamailio's registrar makes them:
+/// Ok(whether `reg-id` is kept) or the refusal (420, 421, 439).
+pub fn outbound_check(req: &Request, p: &Params) -> Result<bool, Refusal> {
+    if p.outbound_mode == 2 && req.supported.is_some() && !req.supports("outbound") {
+        let mut r = refuse(
+            421,
+            "Extension Required",
+            "No support for Outbound indicated",
+        );
+        r.extra = "Require: outbound\r\nSupported: outbound\r\n".into();
+        return Err(r);
+    }
+    if p.outbound_mode == 0 && req.requires("outbound") {
+        let mut r = refuse(420, "Bad Extension", "No support for Outbound on server");
+        r.extra = "Unsupported: outbound\r\n".into();
+        return Err(r);
+    }
+    if p.outbound_mode != 0 && req.via2 && !req.path_ob && p.regid_mode == 0 {
+        // not the first hop and the edge proxy does not do outbound
+        if req.supports("outbound") && req.contacts.first().is_some_and(|c| c.reg_id.is_some()) {
+            return Err(refuse(
+                439,
+                "First Hop Lacks Outbound Support",
+                "No support for Outbound on edge proxy",
+            ));
+        }
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The outbound header lines of a 200 to REGISTER (after the Contact).
+pub fn outbound_headers(req: &Request, p: &Params) -> String {
+    let flow = |s: &mut String| {
+        if p.flow_timer > 0 {
+            s.push_str(&format!("Flow-Timer: {}\r\n", p.flow_timer));
+        }
+    };
+    let mut s = String::new();
+    match p.outbound_mode {
+        2 => {
+            s.push_str("Require: outbound\r\nSupported: outbound\r\n");
+            flow(&mut s);
+        }
+        1 => {
+            s.push_str("Supported: outbound\r\n");
+            if req.requires("outbound") || req.supports("outbound") {
+                s.push_str("Require: outbound\r\n");
+                flow(&mut s);
+            }
+        }
+        _ => {}
+    }
+    s
 }
 
 /// Applies a REGISTER to `current` (the bindings not yet expired) at
@@ -226,10 +331,8 @@ pub fn update(
         };
         match pos {
             Some(i) => {
-                if *bindings[i].contact != *nb.contact {
-                    // same instance/reg-id, new contact: replace it
-                    ops.push(Op::Remove(bindings[i].contact.clone()));
-                }
+                // in place, also when the same instance/reg-id brings a
+                // new contact (`apply` finds it by its record id)
                 bindings[i] = nb.clone();
                 updated = true;
             }
@@ -284,11 +387,16 @@ pub fn apply(bindings: &mut Vec<Binding>, ops: &[Op]) {
             Op::Remove(c) => bindings.retain(|b| b.contact != *c),
             Op::Upsert(nb) => {
                 let pos = bindings.iter().position(|b| {
-                    b.contact == nb.contact
-                        || (nb.reg_id > 0
-                            && nb.instance.is_some()
-                            && b.instance == nb.instance
-                            && b.reg_id == nb.reg_id)
+                    b.ruid == nb.ruid
+                        || match &nb.instance {
+                            Some(ni) => {
+                                b.instance
+                                    .as_deref()
+                                    .is_some_and(|bi| bare_instance(bi) == bare_instance(ni))
+                                    && b.reg_id == nb.reg_id
+                            }
+                            None => b.contact == nb.contact,
+                        }
                 });
                 match pos {
                     Some(i) => bindings[i] = nb.clone(),
@@ -299,30 +407,97 @@ pub fn apply(bindings: &mut Vec<Binding>, ops: &[Op]) {
     }
 }
 
+/// What a 200's Contact needs for GRUUs (RFC 5627): the AOR key and the
+/// To URI's host, as Kamailio builds `pub-gruu` and `temp-gruu`.
+#[derive(Debug, Clone, Copy)]
+pub struct Gruu<'a> {
+    pub aor: &'a str,
+    pub host: &'a str,
+}
+
+impl Gruu<'_> {
+    fn user_at_host(&self, out: &mut String) {
+        out.push_str(self.aor);
+        if !self.aor.contains('@') {
+            out.push('@');
+            out.push_str(self.host);
+        }
+    }
+
+    /// `sip:AOR;gr=urn:uuid:...`.
+    pub fn public(&self, instance: &str) -> String {
+        let mut s = String::from("sip:");
+        self.user_at_host(&mut s);
+        s.push_str(";gr=");
+        s.push_str(bare_instance(instance));
+        s
+    }
+
+    /// `sip:RUID-HASH@HOST;gr`: the record id and the AOR's hash (hex
+    /// digits, lowest first), which lead `lookup()` to the binding.
+    pub fn temporary(&self, ruid: &str) -> String {
+        let mut s = format!("sip:{ruid}-");
+        let mut h = crate::usrloc::aor_hash(self.aor);
+        while h != 0 {
+            s.push(char::from(b"0123456789abcdef"[(h & 15) as usize]));
+            h >>= 4;
+        }
+        s.push('@');
+        s.push_str(self.host);
+        s.push_str(";gr");
+        s
+    }
+}
+
+/// Splits a temp-gruu user part `RUID-HASH` into the record id and the
+/// AOR hash.
+pub fn parse_temp_gruu(user: &str) -> Option<(&str, u32)> {
+    let (ruid, hex) = user.rsplit_once('-')?;
+    let mut h: u32 = 0;
+    for (i, c) in hex.bytes().enumerate() {
+        let d = (c as char).to_digit(16)?;
+        h |= d.checked_shl(4 * i as u32)?;
+    }
+    Some((ruid, h))
+}
+
 /// The `Contact:` line of a 200 to REGISTER listing `bindings` with their
-/// remaining expiry (empty when there is none).
-pub fn contact_header(bindings: &[Binding], now: u64) -> String {
+/// remaining expiry (empty when there is none), each with `received`,
+/// the GRUUs (when `gruu` is given: enabled and asked for), the instance
+/// and reg-id, in Kamailio's order.
+pub fn contact_header(bindings: &[Binding], now: u64, gruu: Option<Gruu<'_>>) -> String {
     let mut s = String::new();
     for b in bindings.iter().filter(|b| b.expires > now) {
         s.push_str(if s.is_empty() { "Contact: " } else { ", " });
         s.push('<');
         s.push_str(&b.contact);
-        s.push_str(">;expires=");
-        s.push_str(&(b.expires - now).to_string());
+        s.push('>');
         if b.q >= 0 {
-            s.push_str(&format!(";q={}", q_str(b.q)));
+            s.push_str(";q=");
+            s.push_str(&q_str(b.q));
         }
+        s.push_str(";expires=");
+        s.push_str(&(b.expires - now).to_string());
         if let Some(r) = &b.received {
             s.push_str(";received=\"");
             s.push_str(r);
             s.push('"');
         }
         if let Some(i) = &b.instance {
-            s.push_str(";+sip.instance=");
+            if let Some(g) = gruu {
+                s.push_str(";pub-gruu=\"");
+                s.push_str(&g.public(i));
+                s.push_str("\";temp-gruu=\"");
+                s.push_str(&g.temporary(&b.ruid));
+                s.push('"');
+            }
+            s.push_str(";+sip.instance=\"");
             s.push_str(i);
+            s.push('"');
         }
         if b.reg_id > 0 {
-            s.push_str(&format!(";reg-id={}", b.reg_id));
+            s.push_str(";reg-id=");
+            s.push_str(&b.reg_id.to_string());
         }
     }
     if !s.is_empty() {
@@ -425,7 +600,7 @@ mod tests {
         assert_eq!(o2.code, 2);
         assert_eq!(o2.bindings[0].expires, 3710);
         assert_eq!(
-            contact_header(&o2.bindings, 110),
+            contact_header(&o2.bindings, 110, None),
             "Contact: <sip:a@1.1.1.1>;expires=3600\r\n"
         );
         // out-of-order CSeq on the same Call-ID
@@ -509,6 +684,95 @@ mod tests {
         .unwrap();
         assert_eq!(o.bindings.len(), 1);
         assert_eq!(&*o.bindings[0].contact, "sip:b@h");
+    }
+
+    #[test]
+    fn gruu_params_as_kamailio_builds_them() {
+        // Kamailio 5.6's 200 OK for AOR `bob` registered at 127.0.0.1
+        let g = Gruu {
+            aor: "bob",
+            host: "127.0.0.1",
+        };
+        assert_eq!(
+            g.public("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"),
+            "sip:bob@127.0.0.1;gr=urn:uuid:00000000-0000-1000-8000-000A95A0E128"
+        );
+        assert_eq!(
+            g.temporary("uloc-6b08620b-3f08-1"),
+            "sip:uloc-6b08620b-3f08-1-3c33e6@127.0.0.1;gr"
+        );
+        assert_eq!(
+            parse_temp_gruu("uloc-6b08620b-3f08-1-3c33e6"),
+            Some(("uloc-6b08620b-3f08-1", 0x6e33c3))
+        );
+        assert_eq!(parse_temp_gruu("nodash"), None);
+        assert_eq!(parse_temp_gruu("a-xyz"), None);
+    }
+
+    #[test]
+    fn same_instance_and_reg_id_replace_the_flow() {
+        let p = Params::default();
+        let c = |uri: &str, reg_id: u32| ContactIn {
+            uri: uri.into(),
+            instance: Some("<urn:uuid:a>".into()),
+            reg_id: Some(reg_id),
+            ..Default::default()
+        };
+        let mut ids = ruid();
+        let mut r = req(&[], None, "c1", 1);
+        r.contacts = vec![c("sip:a@10.0.0.1", 1)];
+        let o = update(&[], &r, &p, 0, 0, &mut ids).unwrap();
+        r.contacts = vec![c("sip:a@10.0.0.2", 2)];
+        r.callid = "c2".into();
+        let o = update(&o.bindings, &r, &p, 0, 0, &mut ids).unwrap();
+        assert_eq!(o.bindings.len(), 2, "another reg-id is another flow");
+        r.contacts = vec![c("sip:a@10.0.0.3", 1)];
+        r.callid = "c3".into();
+        let o2 = update(&o.bindings, &r, &p, 0, 0, &mut ids).unwrap();
+        assert_eq!(o2.bindings.len(), 2);
+        assert_eq!(&*o2.bindings[0].contact, "sip:a@10.0.0.3");
+        assert_eq!(&*o2.bindings[0].ruid, "r1", "the flow keeps its record");
+        let mut all = o.bindings.clone();
+        apply(&mut all, &o2.ops);
+        assert_eq!(all, o2.bindings);
+    }
+
+    #[test]
+    fn outbound_modes() {
+        let mut p = Params::default();
+        let mut r = req(&[("sip:a@h", None)], None, "c", 1);
+        r.contacts[0].reg_id = Some(1);
+        r.require = vec!["outbound".into()];
+        let e = outbound_check(&r, &p).unwrap_err();
+        assert_eq!(
+            (e.code, e.extra.as_str()),
+            (420, "Unsupported: outbound\r\n")
+        );
+        p.outbound_mode = 1;
+        p.flow_timer = 25;
+        assert_eq!(outbound_check(&r, &p), Ok(true));
+        assert_eq!(
+            outbound_headers(&r, &p),
+            "Supported: outbound\r\nRequire: outbound\r\nFlow-Timer: 25\r\n"
+        );
+        r.require.clear();
+        assert_eq!(outbound_headers(&r, &p), "Supported: outbound\r\n");
+        // behind an edge proxy that does not do outbound: 439, or reg-id dropped
+        r.via2 = true;
+        r.supported = Some(vec!["outbound".into()]);
+        assert_eq!(outbound_check(&r, &p).unwrap_err().code, 439);
+        r.supported = Some(vec![]);
+        assert_eq!(outbound_check(&r, &p), Ok(false));
+        r.path_ob = true;
+        assert_eq!(outbound_check(&r, &p), Ok(true));
+        p.outbound_mode = 2;
+        assert_eq!(outbound_check(&r, &p).unwrap_err().code, 421);
+        r.supported = None;
+        assert_eq!(
+            outbound_check(&r, &p),
+            Ok(true),
+            "no Supported header: as Kamailio"
+        );
     }
 
     #[test]

@@ -182,6 +182,14 @@ impl<'a> Compiler<'a> {
             let compiled = self.block(body);
             prog.routes[*id as usize].body = compiled;
         }
+        // registrar `received_avp` names an AVP the script writes.
+        if let Some(name) = &prog.settings.reg.received_avp {
+            if let Ok(r) = super::pv::parse_pv(name, &mut self.names) {
+                if let super::pv::PvKind::Avp(i) = r.kind {
+                    prog.settings.reg.received_avp_slot = Some(i);
+                }
+            }
+        }
         prog.var_count = self.names.vars.len();
         prog.avp_count = self.names.avps.len();
         let mut var_names = vec![String::new(); prog.var_count];

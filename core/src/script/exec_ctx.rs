@@ -47,8 +47,12 @@ pub struct MsgState {
     pub on_reply: Option<super::program::RouteId>,
     /// `t_on_branch("NAME")`: the branch route each new branch runs.
     pub on_branch: Option<super::program::RouteId>,
-    /// `append_branch()`: more R-URIs for `t_relay()` (parallel forking).
-    pub branches: Vec<Vec<u8>>,
+    /// `append_branch()` / `lookup()`: more branches for `t_relay()`
+    /// (parallel forking), each with its own `$du` and Path.
+    pub branches: Vec<BranchTarget>,
+    /// The Path (RFC 3327) of the R-URI's binding, set by `lookup()`: sent
+    /// as a `Route` header on this branch only (Kamailio's `path_vec`).
+    pub path: Option<Vec<u8>>,
     /// `$T_branch_idx` (branch and failure routes).
     pub t_branch_idx: Option<u8>,
     /// `record_route()` ran.
@@ -58,6 +62,14 @@ pub struct MsgState {
     /// The Record-Route header lines it added (replayed on a branch that
     /// `failure_route` adds).
     pub rr_lines: Vec<Vec<u8>>,
+}
+
+/// One extra branch: its R-URI, destination (`$du`) and Path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BranchTarget {
+    pub uri: Vec<u8>,
+    pub du: Option<Vec<u8>>,
+    pub path: Option<Vec<u8>>,
 }
 
 /// A route run: the program, the message, and what the run changed.

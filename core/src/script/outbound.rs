@@ -175,7 +175,8 @@ impl Exec<'_, '_> {
     }
 
     /// The request as it leaves: the script's edits, `received`/`rport` on
-    /// the top Via, our Via with `branch` on top, the new R-URI.
+    /// the top Via, our Via with `branch` on top, the Path as `Route`, the
+    /// new R-URI.
     pub fn forward_bytes(
         &mut self,
         proto: Transport,
@@ -199,6 +200,13 @@ impl Exec<'_, '_> {
         // Our Via goes first, above headers the script inserted at the top
         // (`insert_hf`), as Kamailio's Via lump does.
         self.st.edits.add_header_very_first(self.msg, &via);
+        // The Path of the binding `lookup()` chose, for this branch only.
+        if let Some(p) = &self.st.path {
+            let mut line = Vec::with_capacity(p.len() + 9);
+            line.extend_from_slice(b"Route: ");
+            line.extend_from_slice(p);
+            self.st.edits.add_header_first(self.msg, &line);
+        }
         if let Some(u) = &self.st.new_ruri {
             let span = self.msg.ruri_span().range();
             self.st.edits.replace(span, u);

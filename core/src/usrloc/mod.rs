@@ -2,12 +2,14 @@
 //! (`auth_db`), shared by every shard of the process.
 //!
 //! Readers (every shard) load a bucket's snapshot through an `ArcSwap`:
-//! no lock, no waiting for the writer. Changes go over a channel to one
-//! writer thread per table, which applies them to the latest state (so two
-//! shards updating one AOR both count), publishes the new bucket, purges
-//! expired bindings, and persists: `db_mode` 1 rewrites the file after each
-//! batch of changes (write-through, coalesced), 2 every `timer_interval`
-//! seconds (write-back), 0 never. Nothing of this runs on a shard.
+//! no lock, no waiting. A change is applied by the shard that makes it,
+//! as a compare-and-swap of the bucket against the latest state (so two
+//! shards updating one AOR both count, and the 200 OK of a REGISTER is
+//! sent only once the next request sees it). One writer thread per table
+//! purges expired bindings and persists: `db_mode` 1 rewrites the file
+//! after each batch of changes (write-through, coalesced), 2 every
+//! `timer_interval` seconds (write-back), 0 never. No file I/O runs on a
+//! shard.
 //!
 //! Storage is named as Kamailio names a database: `text:///DIR` is
 //! Kamailio's db_text layout (`DIR/location`, `DIR/subscriber`); without a
@@ -18,7 +20,6 @@ pub mod dbtext;
 pub mod sqlite;
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -143,7 +144,7 @@ pub fn db_of(db_url: Option<&str>) -> Result<Db, String> {
 
 const BUCKETS: usize = 1 << 14;
 
-type Bucket = Vec<(Box<str>, Arc<[Binding]>)>;
+type Bucket = Vec<(Arc<str>, Arc<[Binding]>)>;
 
 /// usrloc parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,8 +165,8 @@ impl Default for LocOptions {
 }
 
 enum Cmd {
-    Ops(Box<str>, Vec<Op>),
-    RemoveAor(Box<str>),
+    /// The table changed: persist it.
+    Dirty,
     Sync(Sender<()>),
 }
 
@@ -190,10 +191,32 @@ impl std::fmt::Debug for LocationStore {
     }
 }
 
+/// Kamailio's `core_hash` of an AOR (usrloc's `aorhash`): it picks the
+/// bucket, and a temp-gruu carries it so `lookup()` finds the binding by
+/// record id in that one bucket.
+pub fn aor_hash(aor: &str) -> u32 {
+    let b = aor.as_bytes();
+    let mut h: u32 = 0;
+    let mut add = |v: u32| h = h.wrapping_add(v ^ (v >> 3));
+    let mut chunks = b.chunks_exact(4);
+    for c in &mut chunks {
+        add(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+    }
+    let v = chunks
+        .remainder()
+        .iter()
+        .fold(0u32, |v, &x| (v << 8) | u32::from(x));
+    add(v);
+    h.wrapping_add(h >> 11)
+        .wrapping_add((h >> 13).wrapping_add(h >> 23))
+}
+
 fn bucket_of(aor: &str) -> usize {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    aor.hash(&mut h);
-    h.finish() as usize & (BUCKETS - 1)
+    bucket_of_hash(aor_hash(aor))
+}
+
+fn bucket_of_hash(h: u32) -> usize {
+    h as usize & (BUCKETS - 1)
 }
 
 impl LocationStore {
@@ -254,21 +277,40 @@ impl LocationStore {
             .map(|(_, v)| Arc::clone(v))
     }
 
-    /// Queues changes for `aor`; readers see them once the writer has
-    /// applied them (microseconds).
+    /// The binding with record id `ruid` among the AORs of hash `hash`
+    /// (a temp-gruu), with its AOR. No lock.
+    pub fn by_ruid(&self, hash: u32, ruid: &str) -> Option<(Arc<str>, Binding)> {
+        let b = self.shared.buckets[bucket_of_hash(hash)].load();
+        b.iter()
+            .filter(|(k, _)| aor_hash(k) == hash)
+            .find_map(|(k, v)| {
+                v.iter()
+                    .find(|x| &*x.ruid == ruid)
+                    .map(|x| (k.clone(), x.clone()))
+            })
+    }
+
+    /// Applies changes to `aor` now; the writer persists them later.
     pub fn apply(&self, aor: &str, ops: Vec<Op>) {
-        if !ops.is_empty() {
-            let _ = self.tx.send(Cmd::Ops(aor.into(), ops));
+        if !ops.is_empty() && update_aor(&self.shared, aor, |v| registrar::apply(v, &ops)) {
+            self.dirty();
         }
     }
 
     /// Removes every binding of `aor`.
     pub fn remove_aor(&self, aor: &str) {
-        let _ = self.tx.send(Cmd::RemoveAor(aor.into()));
+        if update_aor(&self.shared, aor, Vec::clear) {
+            self.dirty();
+        }
     }
 
-    /// Waits until every change queued before has been applied and
-    /// persisted.
+    fn dirty(&self) {
+        if self.shared.db.is_some() {
+            let _ = self.tx.send(Cmd::Dirty);
+        }
+    }
+
+    /// Waits until every change made before has been persisted.
     pub fn sync(&self) {
         let (t, r) = channel::bounded(1);
         if self.tx.send(Cmd::Sync(t)).is_ok() {
@@ -278,9 +320,13 @@ impl LocationStore {
 
     /// Every AOR with its bindings.
     pub fn dump(&self) -> Vec<(Box<str>, Arc<[Binding]>)> {
-        let mut v = Vec::new();
+        let mut v: Vec<(Box<str>, Arc<[Binding]>)> = Vec::new();
         for b in self.shared.buckets.iter() {
-            v.extend(b.load().iter().cloned());
+            v.extend(
+                b.load()
+                    .iter()
+                    .map(|(k, x)| (Box::from(&**k), Arc::clone(x))),
+            );
         }
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -302,31 +348,39 @@ impl LocationStore {
     }
 }
 
-fn set_aor(shared: &Shared, aor: &str, bindings: Vec<Binding>) -> bool {
+/// Changes the bindings of `aor` with `f`, as a compare-and-swap of its
+/// bucket (retried when another thread swapped it first). True when
+/// something changed.
+fn update_aor(shared: &Shared, aor: &str, f: impl Fn(&mut Vec<Binding>)) -> bool {
     let slot = &shared.buckets[bucket_of(aor)];
-    let cur = slot.load();
-    let pos = cur.iter().position(|(k, _)| &**k == aor);
-    if pos.is_none() && bindings.is_empty() {
-        return false;
-    }
-    let mut next: Bucket = (**cur).clone();
-    let old = pos.map(|i| next[i].1.len()).unwrap_or(0) as u64;
-    match (pos, bindings.is_empty()) {
-        (Some(i), true) => {
-            next.swap_remove(i);
+    loop {
+        let cur = slot.load_full();
+        let pos = cur.iter().position(|(k, _)| &**k == aor);
+        let mut v: Vec<Binding> = pos.map(|i| cur[i].1.to_vec()).unwrap_or_default();
+        f(&mut v);
+        let old = pos.map_or(0, |i| cur[i].1.len());
+        if pos.is_none() && v.is_empty() {
+            return false;
         }
-        (Some(i), false) => next[i].1 = bindings.into(),
-        (None, _) => next.push((aor.into(), bindings.into())),
+        if pos.is_some_and(|i| *cur[i].1 == *v) {
+            return false;
+        }
+        let new = v.len();
+        let mut next: Bucket = (*cur).clone();
+        match (pos, v.is_empty()) {
+            (Some(i), true) => {
+                next.swap_remove(i);
+            }
+            (Some(i), false) => next[i].1 = v.into(),
+            (None, _) => next.push((aor.into(), v.into())),
+        }
+        let prev = slot.compare_and_swap(&cur, Arc::new(next));
+        if Arc::ptr_eq(&prev, &cur) {
+            shared.count.fetch_add(new as u64, Ordering::Relaxed);
+            shared.count.fetch_sub(old as u64, Ordering::Relaxed);
+            return true;
+        }
     }
-    let new = pos
-        .and_then(|i| next.get(i).filter(|(k, _)| &**k == aor))
-        .or_else(|| next.last().filter(|(k, _)| &**k == aor))
-        .map(|(_, v)| v.len() as u64)
-        .unwrap_or(0);
-    shared.count.fetch_add(new, Ordering::Relaxed);
-    shared.count.fetch_sub(old, Ordering::Relaxed);
-    slot.store(Arc::new(next));
-    true
 }
 
 fn writer(shared: Arc<Shared>, rx: Receiver<Cmd>, opts: LocOptions) {
@@ -357,14 +411,7 @@ fn writer(shared: Arc<Shared>, rx: Receiver<Cmd>, opts: LocOptions) {
         }
         for c in cmds {
             match c {
-                Cmd::Ops(aor, ops) => {
-                    let mut cur: Vec<Binding> = shared_get(&shared, &aor)
-                        .map(|a| a.to_vec())
-                        .unwrap_or_default();
-                    registrar::apply(&mut cur, &ops);
-                    dirty |= set_aor(&shared, &aor, cur);
-                }
-                Cmd::RemoveAor(aor) => dirty |= set_aor(&shared, &aor, Vec::new()),
+                Cmd::Dirty => dirty = true,
                 Cmd::Sync(t) => syncs.push(t),
             }
         }
@@ -377,9 +424,7 @@ fn writer(shared: Arc<Shared>, rx: Receiver<Cmd>, opts: LocOptions) {
                 if b.iter().any(|(_, v)| v.iter().any(|x| x.expires <= t)) {
                     for (aor, v) in b.iter() {
                         if v.iter().any(|x| x.expires <= t) {
-                            let keep: Vec<Binding> =
-                                v.iter().filter(|x| x.expires > t).cloned().collect();
-                            dirty |= set_aor(&shared, aor, keep);
+                            dirty |= update_aor(&shared, aor, |v| v.retain(|x| x.expires > t));
                         }
                     }
                 }
@@ -399,13 +444,6 @@ fn writer(shared: Arc<Shared>, rx: Receiver<Cmd>, opts: LocOptions) {
             let _ = s.send(());
         }
     }
-}
-
-fn shared_get(shared: &Shared, aor: &str) -> Option<Arc<[Binding]>> {
-    let b = shared.buckets[bucket_of(aor)].load();
-    b.iter()
-        .find(|(k, _)| &**k == aor)
-        .map(|(_, v)| Arc::clone(v))
 }
 
 fn opt(s: &Option<Box<str>>, out: &mut String) {
@@ -551,7 +589,7 @@ fn load_location(path: &Path) -> Result<Vec<(String, Binding)>, String> {
                 user_agent: s("user_agent").into(),
                 socket: o("socket"),
                 methods: s("methods").parse().ok(),
-                instance: o("instance"),
+                instance: o("instance").map(|i: Box<str>| i.trim_matches('"').into()),
                 reg_id: n("reg_id") as u32,
             },
         ));
@@ -747,6 +785,14 @@ pub fn subscribers(dir: &Db) -> Result<Arc<SubscriberDb>, String> {
 mod tests {
     use super::*;
     use crate::registrar::{update, ContactIn, Params, Request};
+
+    #[test]
+    fn aor_hash_is_kamailios_core_hash() {
+        // Kamailio 5.6 printed temp-gruu `...-3c33e6@` for AOR `bob`: the
+        // hash's hex digits, lowest first.
+        assert_eq!(aor_hash("bob"), 0x6e33c3);
+        assert_eq!(aor_hash(""), 0);
+    }
 
     #[test]
     fn store_persists_and_reloads() {

@@ -9,8 +9,9 @@ use std::sync::{Arc, OnceLock};
 use crate::auth::Algorithm;
 use crate::registrar::{self, ContactIn, Params, Request};
 use crate::script::ast::ParamValue;
-use crate::script::exec_ctx::Exec;
+use crate::script::exec_ctx::{BranchTarget, Exec};
 use crate::script::program::CArg;
+use crate::script::pv::{parse_pv, PvKind, PvNames};
 use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
 use crate::usrloc::{self, Binding, LocOptions, LocationStore, SubscriberDb};
 
@@ -79,6 +80,11 @@ pub struct RegSettings {
     pub algorithm: Option<Algorithm>,
     /// auth `qop` = "auth": challenges always offer qop=auth.
     pub qop: bool,
+    /// registrar `received_avp` (`$avp(RECEIVED)`): the AVP whose value
+    /// `save()` stores as the binding's `received`.
+    pub received_avp: Option<String>,
+    /// Its slot, resolved when the routes are compiled.
+    pub received_avp_slot: Option<u32>,
     pub store: OnceLock<Result<Arc<LocationStore>, String>>,
     pub subs: OnceLock<Result<Arc<SubscriberDb>, String>>,
 }
@@ -96,6 +102,8 @@ impl Default for RegSettings {
             nonce_expire: 300,
             algorithm: None,
             qop: false,
+            received_avp: None,
+            received_avp_slot: None,
             store: OnceLock::new(),
             subs: OnceLock::new(),
         }
@@ -156,6 +164,32 @@ pub fn modparam(
         ("registrar", "use_path") => s.params.use_path = yes()?,
         ("registrar", "case_sensitive") => s.params.case_sensitive = yes()?,
         ("registrar", "default_q") => s.params.default_q = int()?.clamp(-1, 1000) as i32,
+        ("registrar", "gruu_enabled") => s.params.gruu_enabled = yes()?,
+        ("registrar", "outbound_mode") => {
+            s.params.outbound_mode = match u32v()? {
+                m @ 0..=2 => m,
+                m => return Err(format!("registrar outbound_mode {m}: 0, 1 or 2")),
+            }
+        }
+        ("registrar", "regid_mode") => s.params.regid_mode = u32v()?,
+        ("registrar", "flow_timer") => {
+            s.params.flow_timer = match u32v()? {
+                t @ 0..=999 => t,
+                t => return Err(format!("registrar flow_timer {t}: at most 999")),
+            }
+        }
+        ("registrar", "received_avp") => {
+            let t = v.text();
+            let mut names = PvNames::default();
+            match parse_pv(&t, &mut names) {
+                Ok(r) if matches!(r.kind, PvKind::Avp(_)) => s.received_avp = Some(t),
+                _ => {
+                    return Err(format!(
+                        "registrar received_avp `{t}` is not an AVP (`$avp(name)`)"
+                    ))
+                }
+            }
+        }
         ("usrloc", "db_url") => {
             usrloc::db_of(Some(&v.text()))?;
             s.ul_db_url = Some(v.text())
@@ -282,7 +316,11 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
                 uri: str_of(c.uri),
                 expires,
                 q,
-                instance: c.param(b"+sip.instance").flatten().map(str_of),
+                instance: c
+                    .param(b"+sip.instance")
+                    .flatten()
+                    .map(|i| str_of(i).trim_matches('"').to_string())
+                    .filter(|i| !i.is_empty()),
                 reg_id: c
                     .param(b"reg-id")
                     .flatten()
@@ -290,6 +328,24 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
             });
         }
     }
+    let tags = |name: &[u8]| -> Vec<String> {
+        msg.values_named(name)
+            .map(|v| str_of(v).trim().to_string())
+            .collect()
+    };
+    if msg.has_header_named(b"Supported") {
+        r.supported = Some(tags(b"Supported"));
+    }
+    r.require = tags(b"Require");
+    r.via2 = msg.vias().nth(1).is_some();
+    r.path_ob = msg.values_named(b"Path").next().is_some_and(|p| {
+        let p = p.trim_ascii();
+        let inner = p
+            .strip_prefix(b"<")
+            .and_then(|i| i.split(|&c| c == b'>').next())
+            .unwrap_or(p);
+        crate::sip::Uri::parse(inner).is_ok_and(|u| u.param(b"ob").is_some())
+    });
     if x.prog.settings.reg.params.use_path {
         let p: Vec<String> = msg.values_named(b"Path").map(str_of).collect();
         if !p.is_empty() {
@@ -297,6 +353,16 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
         }
     }
     Ok(r)
+}
+
+/// The value of `received_avp` for this message (set by the script or
+/// `fix_nated_register`), None when unset or empty.
+fn received_of(x: &Exec<'_, '_>) -> Option<String> {
+    let slot = x.prog.settings.reg.received_avp_slot? as usize;
+    let v = x.st.avps.get(slot)?.last()?;
+    let v = v.as_val();
+    let b = v.to_bytes();
+    (!b.is_empty()).then(|| str_of(&b))
 }
 
 /// `save(table[, flags[, uri]])`: updates the bindings of the To URI's AOR
@@ -326,10 +392,17 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let Some(aor) = aor_of(x, &uri) else {
         return fail(x, 400, "Bad Request", "Bad AOR", "", -1);
     };
-    let req = match read_request(x) {
+    let mut req = match read_request(x) {
         Ok(r) => r,
         Err(d) => return fail(x, 400, "Bad Request", d, "", -1),
     };
+    req.received = received_of(x);
+    let params = &x.prog.settings.reg.params;
+    match registrar::outbound_check(&req, params) {
+        Err(r) => return fail(x, r.code, r.reason, r.detail, &r.extra, r.rc),
+        Ok(false) => req.contacts.iter_mut().for_each(|c| c.reg_id = None),
+        Ok(true) => {}
+    }
     let Some(st) = store(x, "save") else {
         return fail(
             x,
@@ -345,16 +418,24 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         .get(&aor)
         .map(|v| v.iter().filter(|b| b.expires > now).cloned().collect())
         .unwrap_or_default();
-    let params = &x.prog.settings.reg.params;
     match registrar::update(&current, &req, params, flags, now, || st.ruid(now)) {
         Err(r) => fail(x, r.code, r.reason, r.detail, &r.extra, r.rc),
         Ok(o) => {
             st.apply(&aor, o.ops);
             if !no_reply {
-                let mut h = registrar::contact_header(&o.bindings, now);
+                let host = crate::sip::Uri::parse(&uri)
+                    .map(|u| str_of(u.host))
+                    .unwrap_or_default();
+                let gruu =
+                    (params.gruu_enabled && req.supports("gruu")).then_some(registrar::Gruu {
+                        aor: &aor,
+                        host: &host,
+                    });
+                let mut h = registrar::contact_header(&o.bindings, now, gruu);
                 if let Some(p) = &req.path {
                     h.push_str(&format!("Path: {p}\r\n"));
                 }
+                h.push_str(&registrar::outbound_headers(&req, params));
                 reply_with(x, 200, "OK", &h);
             }
             o.code
@@ -370,9 +451,25 @@ fn target_aor(x: &mut Exec<'_, '_>, args: &[CArg], at: usize) -> Option<String> 
     aor_of(x, &uri)
 }
 
+/// Where a binding is reached: its Path (sent as `Route`) and `$du`: the
+/// first Path hop, else the `received` address (NAT), else none.
+fn reach(b: &Binding) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    if let Some(p) = b.path.as_deref().filter(|p| !p.is_empty()) {
+        let first = p.split(',').next().unwrap_or(p).trim();
+        let uri = match first.strip_prefix('<') {
+            Some(r) => r.split('>').next().unwrap_or(r),
+            None => first.split(';').next().unwrap_or(first),
+        };
+        return (Some(p.as_bytes().to_vec()), Some(uri.as_bytes().to_vec()));
+    }
+    let du = b.received.as_deref().filter(|r| !r.is_empty());
+    (None, du.map(|r| r.as_bytes().to_vec()))
+}
+
 /// `lookup(table[, uri])`: the R-URI becomes the preferred contact
-/// (highest q, then most recent); `$du` its `received` or first Path hop.
-/// 1 found, -1 no binding.
+/// (highest q, then most recent) and the others branches, each with its
+/// own `$du` (first Path hop, else `received`) and Path. 1 found, -1 no
+/// binding.
 fn lookup(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let Some(aor) = target_aor(x, args, 1) else {
         return -1;
@@ -380,32 +477,90 @@ fn lookup(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let Some(st) = store(x, "lookup") else {
         return -3;
     };
-    let Some(all) = st.get(&aor) else { return -1 };
     let now = usrloc::now();
+    match gruu_of(x, args) {
+        GrTarget::None => {}
+        GrTarget::Public(inst) => {
+            // one binding of that instance, as Kamailio: the first stored
+            // (oldest) of the highest q; no other branches
+            let Some(all) = st.get(&aor) else { return -1 };
+            let Some(b) = all
+                .iter()
+                .filter(|b| {
+                    b.expires > now
+                        && b.instance
+                            .as_deref()
+                            .is_some_and(|i| registrar::bare_instance(i) == inst)
+                })
+                .min_by_key(|b| std::cmp::Reverse(b.q))
+            else {
+                return -1;
+            };
+            return route_to(x, b);
+        }
+        GrTarget::Temporary(ruid, hash) => {
+            return match st.by_ruid(hash, &ruid) {
+                Some((_, b)) if b.expires > now => route_to(x, &b),
+                _ => -1,
+            };
+        }
+    }
+    let Some(all) = st.get(&aor) else { return -1 };
     let best = registrar::by_preference(&all, now);
     let Some(b) = best.first() else { return -1 };
-    x.st.new_ruri = Some(b.contact.as_bytes().to_vec());
-    if let Some(p) = &b.path {
-        let mut first = None;
-        for hop in p.split(',') {
-            let hop = hop.trim();
-            first.get_or_insert(hop);
-            let line = format!("Route: {hop}\r\n");
-            let msg = x.msg;
-            x.st.edits.add_header_first(msg, line.as_bytes());
-        }
-        if let Some(f) = first {
-            let f = f.trim_start_matches('<').trim_end_matches('>');
-            let f = f.split('>').next().unwrap_or(f);
-            x.st.du = Some(f.as_bytes().to_vec());
-        }
-    } else if let Some(r) = &b.received {
-        x.st.du = Some(r.as_bytes().to_vec());
-    }
+    route_to(x, b);
     if x.prog.settings.reg.params.append_branches {
         for o in &best[1..] {
-            x.st.branches.push(o.contact.as_bytes().to_vec());
+            let (path, du) = reach(o);
+            x.st.branches.push(BranchTarget {
+                uri: o.contact.as_bytes().to_vec(),
+                du,
+                path,
+            });
         }
+    }
+    1
+}
+
+/// What a lookup URI's `;gr` names.
+enum GrTarget {
+    None,
+    /// `;gr=urn:uuid:...`: the instance.
+    Public(String),
+    /// `;gr` alone: a temp-gruu's record id and AOR hash.
+    Temporary(String, u32),
+}
+
+fn gruu_of(x: &Exec<'_, '_>, args: &[CArg]) -> GrTarget {
+    let uri = match args.get(1) {
+        Some(a) => x.arg_str(a).into_owned(),
+        None => x.ruri().into_owned(),
+    };
+    let Ok(u) = crate::sip::Uri::parse(&uri) else {
+        return GrTarget::None;
+    };
+    match u.param(b"gr") {
+        None => GrTarget::None,
+        Some(Some(v)) if !v.is_empty() => GrTarget::Public(str_of(v)),
+        Some(_) => {
+            let user = u.user_unescaped().map(|u| str_of(&u)).unwrap_or_default();
+            match registrar::parse_temp_gruu(&user) {
+                Some((ruid, h)) => GrTarget::Temporary(ruid.to_string(), h),
+                None => GrTarget::None,
+            }
+        }
+    }
+}
+
+/// The R-URI becomes the binding's contact, `$du`/Path its own; 1.
+fn route_to(x: &mut Exec<'_, '_>, b: &Binding) -> i32 {
+    x.st.new_ruri = Some(b.contact.as_bytes().to_vec());
+    let (path, du) = reach(b);
+    if path.is_some() {
+        x.st.path = path;
+    }
+    if du.is_some() {
+        x.st.du = du;
     }
     1
 }

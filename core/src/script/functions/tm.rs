@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use crate::proxy::Destination;
 use crate::route_io::level;
 use crate::script::ast::RouteKind;
-use crate::script::exec_ctx::Exec;
+use crate::script::exec_ctx::{BranchTarget, Exec};
 use crate::script::program::CArg;
 use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
 use crate::sip::Method;
@@ -176,16 +176,24 @@ fn t_relay(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
 }
 
 /// `append_branch([uri])` (core): a branch for the next `t_relay()`, to
-/// `uri` or else to the current R-URI.
+/// `uri`, or else to the current R-URI with its `$du` and Path.
 fn append_branch(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
-    let uri = match args.first() {
-        Some(a) => x.arg_str(a).into_owned(),
-        None => x.ruri().into_owned(),
+    let branch = match args.first() {
+        Some(a) => BranchTarget {
+            uri: x.arg_str(a).into_owned(),
+            ..Default::default()
+        },
+        None => BranchTarget {
+            uri: x.ruri().into_owned(),
+            du: x.st.du.clone(),
+            path: x.st.path.clone(),
+        },
     };
-    if crate::sip::Uri::parse(&uri).is_err() {
+    let uri = &branch.uri;
+    if crate::sip::Uri::parse(uri).is_err() {
         x.log_err(&format!(
             "append_branch: `{}` is not a URI",
-            String::from_utf8_lossy(&uri)
+            String::from_utf8_lossy(uri)
         ));
         return -1;
     }
@@ -193,7 +201,7 @@ fn append_branch(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         x.log_err("append_branch: too many branches");
         return -1;
     }
-    x.st.branches.push(uri);
+    x.st.branches.push(branch);
     1
 }
 
@@ -477,14 +485,18 @@ impl Exec<'_, '_> {
         if extra.is_empty() {
             return rc;
         }
-        let (ruri, du) = (self.st.new_ruri.take(), self.st.du.take());
-        for uri in extra {
-            self.st.new_ruri = Some(uri);
+        let saved = (
+            self.st.new_ruri.take(),
+            self.st.du.take(),
+            self.st.path.take(),
+        );
+        for b in extra {
+            (self.st.new_ruri, self.st.du, self.st.path) = (Some(b.uri), b.du, b.path);
             if self.t_relay_branch(None, force_proto) == 1 {
                 rc = 1;
             }
         }
-        (self.st.new_ruri, self.st.du) = (ruri, du);
+        (self.st.new_ruri, self.st.du, self.st.path) = saved;
         rc
     }
 
