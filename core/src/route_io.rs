@@ -86,6 +86,22 @@ pub trait RouteEnv {
     /// socket of that transport and address family. None when there is none.
     fn local_for(&self, dst: SocketAddr, proto: Transport) -> Option<LocalSocket>;
 
+    /// The local socket a request relayed downstream (`forward()`,
+    /// `t_relay()` and its branches, CANCEL, ACK for a non-2xx) leaves
+    /// from, whose address goes into our Via sent-by. The runtime may pick a
+    /// socket of the sending shard's own here, so that the responses come
+    /// back to that shard; by default the same as [`RouteEnv::local_for`].
+    fn local_for_request(&self, dst: SocketAddr, proto: Transport) -> Option<LocalSocket> {
+        self.local_for(dst, proto)
+    }
+
+    /// Whether `host:port` in a Via sent-by names one of the runtime's
+    /// per-shard sockets ([`RouteEnv::local_for_request`]), which the
+    /// configured `myself` addresses do not list.
+    fn is_shard_sent_by(&self, _host: &[u8], _port: u16) -> bool {
+        false
+    }
+
     /// Writes a log line at a Kamailio level (see [`level`]); the runtime
     /// filters by the configured `debug=` level and never blocks.
     fn log(&mut self, level: i32, line: &str);

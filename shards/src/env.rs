@@ -111,6 +111,20 @@ impl<R: Router> RouteEnv for ShardEnv<'_, R> {
         Some(chosen.clone())
     }
 
+    fn local_for_request(&self, dst: SocketAddr, proto: Transport) -> Option<LocalSocket> {
+        let shared = self.local_for(dst, proto)?;
+        let own = self
+            .shard
+            .own_ports
+            .iter()
+            .find(|o| o.listen == shared.addr && shared.proto == Transport::Udp);
+        Some(own.map_or(shared, |o| o.local.clone()))
+    }
+
+    fn is_shard_sent_by(&self, host: &[u8], port: u16) -> bool {
+        crate::own_ports::is_own_sent_by(&self.shard.all_own_ports, host, port)
+    }
+
     fn log(&mut self, level: i32, line: &str) {
         let call_id = crate::logger::call_id_of(self.msg);
         self.shard

@@ -6,7 +6,10 @@
 //! - a TCP listener per `listen=tcp:` address (also `SO_REUSEPORT`) and the
 //!   connections it accepted or opened, with an idle timeout and limits on
 //!   header and body size ([`tcp`]);
-//! - its routing state (`$var`s, resolver cache).
+//! - its routing state (`$var`s, resolver cache);
+//! - with several shards, a UDP socket of its own beside each UDP listen
+//!   address, which the requests it relays leave from, so that their
+//!   responses come straight back to it ([`own_ports`]).
 //!
 //! Shards share nothing on the hot path. A message that must leave on a TCP
 //! connection owned by another shard travels there over a glommio channel
@@ -25,6 +28,7 @@ pub mod interfaces;
 pub mod logger;
 pub mod mesh;
 pub mod metrics;
+pub mod own_ports;
 pub mod resolve;
 pub mod server;
 pub mod shard;

@@ -149,7 +149,8 @@ pub fn run_with<R: Router + 'static>(
     let cfg = Arc::new(cfg);
     let (ready_tx, ready_rx) = crossbeam::channel::bounded::<Result<(), RunError>>(n);
     let mut handles = Vec::with_capacity(n);
-    for i in 0..n {
+    let own = crate::own_ports::bind_all(&cfg, n)?;
+    for (i, own) in own.into_iter().enumerate() {
         let mesh = mesh.clone();
         let router = Arc::clone(&router);
         let index = Arc::clone(&index);
@@ -163,7 +164,7 @@ pub fn run_with<R: Router + 'static>(
             .ring_depth(1024);
         let handle = builder
             .spawn(move || async move {
-                Shard::serve(cfg, router, index, mesh, logger, stats, ready).await
+                Shard::serve(cfg, router, index, mesh, logger, stats, own, ready).await
             })
             .map_err(|e| RunError::Executor(e.to_string()))?;
         handles.push(handle);

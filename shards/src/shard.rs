@@ -24,6 +24,7 @@ use crate::env::{Outbox, ShardEnv};
 use crate::logger::Logger;
 use crate::mesh::CrossShard;
 use crate::metrics::{DropReason, ShardStats, StatsSet};
+use crate::own_ports::{OwnPort, OwnSockets};
 use crate::resolve::Resolver;
 use crate::server::{RunError, ServerConfig};
 use crate::{sockets, tcp, udp};
@@ -49,6 +50,11 @@ pub struct Shard<R: Router> {
     /// The `listen=` sockets as the router sees them (for Via/Record-Route).
     pub locals: Vec<LocalSocket>,
     pub udp: Vec<(SocketAddr, Rc<UdpSocket>)>,
+    /// This shard's own UDP sockets (several shards only): requests it
+    /// relays leave from these ([`crate::own_ports`]).
+    pub own_ports: Vec<OwnPort>,
+    /// Every shard's own sockets, to recognise our Via on any of them.
+    pub all_own_ports: Arc<[LocalSocket]>,
     pub conns: RefCell<HashMap<u64, ConnHandle>>,
     pub by_peer: RefCell<HashMap<(Transport, SocketAddr), u64>>,
     pub next_conn: Cell<u64>,
@@ -73,6 +79,7 @@ pub struct Shard<R: Router> {
 
 impl<R: Router + 'static> Shard<R> {
     /// Binds this shard's sockets, reports readiness, then serves forever.
+    #[allow(clippy::too_many_arguments)]
     pub async fn serve(
         cfg: Arc<ServerConfig>,
         router: Arc<R>,
@@ -80,6 +87,7 @@ impl<R: Router + 'static> Shard<R> {
         mesh: MeshBuilder<CrossShard, glommio::channels::channel_mesh::Full>,
         logger: Logger,
         stats_set: StatsSet,
+        own: OwnSockets,
         ready: crossbeam::channel::Sender<Result<(), RunError>>,
     ) -> Result<(), RunError> {
         let (senders, mut receivers) = mesh
@@ -121,6 +129,17 @@ impl<R: Router + 'static> Shard<R> {
                 advertise_port: port,
             });
         }
+        let mut own_ports = Vec::new();
+        for (listen, sock) in own.sockets {
+            let Ok(addr) = sock.local_addr() else {
+                continue;
+            };
+            udp_socks.push((addr, Rc::new(sockets::into_glommio(sock))));
+            own_ports.push(OwnPort {
+                listen,
+                local: crate::own_ports::local_socket(addr),
+            });
+        }
         let tm_cfg = shard_tm_config(&*router, id);
         let (tm_wake, tm_wakeups) = match tm_cfg.is_some() {
             true => {
@@ -143,6 +162,8 @@ impl<R: Router + 'static> Shard<R> {
             resolver: RefCell::new(Resolver::default()),
             locals,
             udp: udp_socks.clone(),
+            own_ports,
+            all_own_ports: own.all,
             conns: RefCell::new(HashMap::new()),
             by_peer: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
@@ -332,9 +353,16 @@ impl<R: Router + 'static> Shard<R> {
                 Output::Send { dst, bytes, branch } => {
                     let out = {
                         let mut env = ShardEnv::new(self);
+                        // Requests (branches, CANCEL, ACK) leave from the
+                        // socket our Via names; replies from the shared one.
+                        let request = !bytes.starts_with(b"SIP/2.0 ");
                         env.resolve(&dst.host, Some(dst.port), dst.transport)
                             .and_then(|a| {
-                                env.local_for(a, dst.transport).map(|l| Outbound {
+                                let local = match request {
+                                    true => env.local_for_request(a, dst.transport),
+                                    false => env.local_for(a, dst.transport),
+                                };
+                                local.map(|l| Outbound {
                                     proto: dst.transport,
                                     local: l.addr,
                                     dst: a,

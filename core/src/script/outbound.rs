@@ -167,7 +167,7 @@ impl Exec<'_, '_> {
             self.log_err(&format!("{what}: cannot resolve `{host}`"));
             return None;
         };
-        let Some(local) = self.env.local_for(dst, proto) else {
+        let Some(local) = self.env.local_for_request(dst, proto) else {
             self.log_err(&format!("{what}: no {proto} socket to send to {dst}"));
             return None;
         };
@@ -297,6 +297,10 @@ impl Exec<'_, '_> {
                     && (s.port.is_none() || s.port == Some(port))
                     && (s.proto.is_none() || top.transport.is_none() || s.proto == top.transport)
             })
+        };
+        let env = &*self.env;
+        let is_ours = |top: &crate::sip::Via<'_>| {
+            is_ours(top) || env.is_shard_sent_by(top.host_unbracketed(), top.port.unwrap_or(5060))
         };
         let routed = match crate::proxy::route_reply(self.msg, &self.st.edits, is_ours) {
             Ok(r) => r,
