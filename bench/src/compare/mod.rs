@@ -12,6 +12,7 @@
 
 mod procs;
 mod report;
+mod subscriber;
 mod svg;
 
 use std::path::{Path, PathBuf};
@@ -167,9 +168,13 @@ struct Setup<'a> {
 fn render_config(setup: &Setup<'_>, template: &str, dir: &Path) -> Result<PathBuf, String> {
     let src = setup.args.configs.join(template);
     let text = std::fs::read_to_string(&src).map_err(|e| format!("cannot read config {}: {e}", src.display()))?;
-    let text = text
+    let mut text = text
         .replace("@PROXY_PORT@", &setup.proxy_port.to_string())
         .replace("@UAS_PORT@", &setup.uas_port.to_string());
+    if text.contains("@DB_DIR@") {
+        let db = subscriber::write_db(dir)?;
+        text = text.replace("@DB_DIR@", &db.to_string_lossy());
+    }
     let dst = dir.join(template);
     std::fs::write(&dst, text).map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
     Ok(dst)
@@ -299,8 +304,8 @@ fn run_one(setup: &Setup<'_>, system: &str, rate: f64, dir: &Path) -> Result<Val
         local_ip: "127.0.0.1".parse().expect("valid address"),
         t1: Duration::from_millis(500),
         warmup: if setup.args.smoke { 0.0 } else { 1.0 },
-        user: "sipp".into(),
-        password: "secret".into(),
+        user: subscriber::USER.into(),
+        password: subscriber::PASSWORD.into(),
         tick: crate::load::tick_of(setup.args.tick_us),
         transport: crate::Transport::Udp,
     };

@@ -103,7 +103,7 @@ pub struct Answer<'a> {
     pub cnonce: &'a [u8],
 }
 
-fn md5_hex(parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn md5_hex(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Md5::new();
     for p in parts {
         h.update(p);
