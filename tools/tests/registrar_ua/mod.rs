@@ -113,7 +113,8 @@ impl Ua {
         ));
     }
 
-    /// Answers `req` with `code reason` (to the proxy, which sent it).
+    /// Answers `req` with `code reason`, sent to its top Via's address
+    /// (RFC 3261 §18.2.2), else to the proxy.
     pub fn reply(&self, req: &str, code: u16, reason: &str) {
         let mut out = format!("SIP/2.0 {code} {reason}\r\n");
         for line in req.split("\r\n").skip(1) {
@@ -137,7 +138,12 @@ impl Ua {
             }
         }
         out.push_str("Content-Length: 0\r\n\r\n");
-        self.send(&out);
+        let to = header(req, "Via")
+            .and_then(|v| v.split_whitespace().nth(1))
+            .and_then(|hp| hp.split(';').next())
+            .and_then(|hp| hp.parse::<SocketAddr>().ok())
+            .unwrap_or(self.proxy);
+        self.sock.send_to(out.as_bytes(), to).unwrap();
     }
 }
 
