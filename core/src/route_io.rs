@@ -194,7 +194,7 @@ pub trait Router: Send + Sync {
 
     /// A response matched to branch `branch` of transaction `tx`, before
     /// the table acts on it (`reply_route`, then `onreply_route` armed by
-    /// `t_on_reply`). False: dropped, the table never sees it.
+    /// `t_on_reply`).
     fn on_tm_reply(
         &self,
         _tx: crate::tm::proxy::TxId,
@@ -203,9 +203,20 @@ pub trait Router: Send + Sync {
         _inb: &Inbound,
         _env: &mut dyn RouteEnv,
         _state: &mut Self::ShardState,
-    ) -> bool {
-        true
+    ) -> TmReply {
+        TmReply::Keep
     }
+}
+
+/// What the reply routes made of a transaction's response.
+#[derive(Debug)]
+pub enum TmReply {
+    /// Unchanged: the table takes the received response.
+    Keep,
+    /// `drop`: the table never sees it.
+    Drop,
+    /// Edited (`append_hf`, ...): the table takes this one instead.
+    Edited(Box<crate::sip::Message>),
 }
 
 impl Router for crate::script::Program {
@@ -261,7 +272,7 @@ impl Router for crate::script::Program {
         inb: &Inbound,
         env: &mut dyn RouteEnv,
         state: &mut Self::ShardState,
-    ) -> bool {
+    ) -> TmReply {
         crate::script::Program::on_tm_reply(self, tx, branch, msg, inb, env, state)
     }
 }

@@ -13,7 +13,7 @@ use glommio::channels::local_channel::LocalSender;
 use glommio::net::UdpSocket;
 use sipshard_core::proxy::reply_to_malformed;
 use sipshard_core::route_io::RouteEnv;
-use sipshard_core::route_io::{level, ConnId, Inbound, LocalSocket, Outbound, Router};
+use sipshard_core::route_io::{level, ConnId, Inbound, LocalSocket, Outbound, Router, TmReply};
 use sipshard_core::sip::Message;
 use sipshard_core::tm::proxy::{Output, TxId};
 use sipshard_core::tm::table::{RequestMatch, ResponseMatch, Table};
@@ -256,7 +256,7 @@ impl<R: Router + 'static> Shard<R> {
                         Some(None) => {
                             if let Some((tx, n)) = script_reply {
                                 let mut env = ShardEnv::new(self).with_message(bytes);
-                                let keep = {
+                                let verdict = {
                                     let mut state = self.state.borrow_mut();
                                     self.router
                                         .on_tm_reply(tx, n, &msg, &inb, &mut env, &mut state)
@@ -266,9 +266,13 @@ impl<R: Router + 'static> Shard<R> {
                                 for out in outbox {
                                     self.send(out).await;
                                 }
-                                if keep {
-                                    tm.borrow_mut()
-                                        .on_response(self.now_ms(), &msg, &mut tm_out);
+                                let taken = match &verdict {
+                                    TmReply::Keep => Some(&msg),
+                                    TmReply::Edited(m) => Some(&**m),
+                                    TmReply::Drop => None,
+                                };
+                                if let Some(m) = taken {
+                                    tm.borrow_mut().on_response(self.now_ms(), m, &mut tm_out);
                                 }
                             }
                             self.tm_outputs(tm_out).await;

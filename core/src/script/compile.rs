@@ -192,6 +192,7 @@ impl<'a> Compiler<'a> {
         }
         prog.var_count = self.names.vars.len();
         prog.avp_count = self.names.avps.len();
+        prog.t_msgs = self.names.t_msgs;
         let mut var_names = vec![String::new(); prog.var_count];
         for (n, i) in &self.names.vars {
             var_names[*i as usize] = n.clone();

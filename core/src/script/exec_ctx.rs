@@ -62,6 +62,10 @@ pub struct MsgState {
     /// The Record-Route header lines it added (replayed on a branch that
     /// `failure_route` adds).
     pub rr_lines: Vec<Vec<u8>>,
+    /// `$T_req(..)`: the transaction's request (onreply routes).
+    pub t_req: Option<Box<TMsg>>,
+    /// `$T_rpl(..)`: the picked branch's reply (failure_route).
+    pub t_rpl: Option<Box<TMsg>>,
 }
 
 /// One extra branch: its R-URI, destination (`$du`) and Path.
@@ -165,50 +169,17 @@ impl<'a, 'm> Exec<'a, 'm> {
 
     fn read_base(&self, kind: &PvKind, index: Option<i32>) -> Val<'a> {
         let msg: &'a Message = self.msg;
-        let s = |b: &'a [u8]| Val::Str(Cow::Borrowed(b));
-        let opt = |b: Option<&'a [u8]>| b.map_or(Val::Null, |b| Val::Str(Cow::Borrowed(b)));
         let owned = |b: Vec<u8>| Val::Str(Cow::Owned(b));
         match kind {
-            PvKind::Ru => {
-                if msg.is_response() {
-                    return Val::Null;
-                }
-                match &self.st.new_ruri {
-                    Some(u) => owned(u.clone()),
-                    None => s(msg.ruri_bytes()),
-                }
-            }
-            PvKind::RUser | PvKind::RDomain | PvKind::RPort | PvKind::RProto => {
-                if msg.is_response() {
-                    return Val::Null;
-                }
-                match &self.st.new_ruri {
-                    Some(u) => uri_part(u, kind).into_owned_val(),
-                    None => uri_part(msg.ruri_bytes(), kind),
+            PvKind::Ru | PvKind::RUser | PvKind::RDomain | PvKind::RPort | PvKind::RProto
+                if msg.is_request() && self.st.new_ruri.is_some() =>
+            {
+                let u = self.st.new_ruri.as_deref().unwrap_or_default();
+                match kind {
+                    PvKind::Ru => owned(u.to_vec()),
+                    _ => uri_part(u, kind).into_owned_val(),
                 }
             }
-            PvKind::Ou => {
-                if msg.is_response() {
-                    Val::Null
-                } else {
-                    s(msg.ruri_bytes())
-                }
-            }
-            PvKind::OUser => {
-                if msg.is_response() {
-                    Val::Null
-                } else {
-                    uri_part(msg.ruri_bytes(), &PvKind::RUser)
-                }
-            }
-            PvKind::Rm => {
-                if msg.is_request() {
-                    s(msg.method_bytes())
-                } else {
-                    msg.cseq().map_or(Val::Null, |c| s(c.method_bytes))
-                }
-            }
-            PvKind::Rs => msg.status().map_or(Val::Null, |c| Val::Int(i64::from(c))),
             PvKind::TBranchIdx => self
                 .st
                 .t_branch_idx
@@ -217,46 +188,14 @@ impl<'a, 'm> Exec<'a, 'm> {
                 .st
                 .t_reply_code
                 .map_or(Val::Null, |c| Val::Int(i64::from(c))),
-            PvKind::Rr => {
-                if msg.is_response() {
-                    s(msg.reason())
-                } else {
-                    Val::Null
-                }
-            }
-            PvKind::Fu | PvKind::FUser | PvKind::Fd | PvKind::Fn | PvKind::Ft => {
-                name_addr_part(msg.from(), kind)
-            }
-            PvKind::Tu | PvKind::TUser | PvKind::Td | PvKind::Tn | PvKind::Tt => {
-                name_addr_part(msg.to(), kind)
-            }
-            PvKind::Ci => opt(msg.call_id()),
-            PvKind::Cs => msg
-                .cseq()
-                .map_or(Val::Null, |c| Val::Int(i64::from(c.number))),
-            PvKind::Ct => opt(msg.header_named(b"Contact").map(|h| h.value)),
-            PvKind::Ua => opt(msg.header_named(b"User-Agent").map(|h| h.value)),
+            PvKind::TReq(inner) => self.read_in(self.st.t_req.as_deref(), inner),
+            PvKind::TRpl(inner) => self.read_in(self.st.t_rpl.as_deref(), inner),
             PvKind::Si => owned(self.inb.src.ip().to_string().into_bytes()),
             PvKind::Sp => Val::Int(i64::from(self.inb.src.port())),
             PvKind::Ri => owned(self.inb.local.ip().to_string().into_bytes()),
             PvKind::Rp => Val::Int(i64::from(self.inb.local.port())),
-            PvKind::Proto => s(self.inb.proto.lower_name().as_bytes()),
+            PvKind::Proto => Val::Str(Cow::Borrowed(self.inb.proto.lower_name().as_bytes())),
             PvKind::Du => self.st.du.as_ref().map_or(Val::Null, |d| owned(d.clone())),
-            PvKind::Hdr(name) => {
-                let n = name.as_bytes();
-                match index {
-                    None | Some(0) => opt(msg.header_named(n).map(|h| h.value)),
-                    Some(i) if i > 0 => opt(msg.headers_named(n).nth(i as usize).map(|h| h.value)),
-                    Some(i) => {
-                        let all: Vec<&'a [u8]> = msg.headers_named(n).map(|h| h.value).collect();
-                        let k = all.len() as i64 + i64::from(i);
-                        opt(usize::try_from(k).ok().and_then(|k| all.get(k).copied()))
-                    }
-                }
-            }
-            PvKind::Ml => Val::Int(msg.as_bytes().len() as i64),
-            PvKind::Mb => s(msg.as_bytes()),
-            PvKind::Rb => s(msg.body()),
             PvKind::Var(i) => self
                 .vars
                 .get(*i as usize)
@@ -264,6 +203,20 @@ impl<'a, 'm> Exec<'a, 'm> {
             PvKind::Avp(i) => {
                 let stack = self.st.avps.get(*i as usize);
                 let k = index.unwrap_or(0);
+                if k == super::pv::INDEX_ALL {
+                    // Kamailio: every value, newest first, joined by ", ".
+                    let Some(st) = stack.filter(|st| !st.is_empty()) else {
+                        return Val::Null;
+                    };
+                    let mut out = Vec::new();
+                    for (n, v) in st.iter().rev().enumerate() {
+                        if n > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        out.extend_from_slice(&v.as_val().to_bytes());
+                    }
+                    return owned(out);
+                }
                 let v = stack.and_then(|st| {
                     if k >= 0 {
                         st.iter().rev().nth(k as usize)
@@ -275,7 +228,27 @@ impl<'a, 'm> Exec<'a, 'm> {
             }
             PvKind::RetCode => Val::Int(self.st.retcode),
             PvKind::Null => Val::Null,
+            _ => msg_pv(msg, kind, index),
         }
+    }
+
+    /// `$T_req(pv)` / `$T_rpl(pv)`: `pv` read from the transaction's
+    /// message `t` (null when there is none here); the receive information
+    /// (`$si`, `$sp`, `$proto`) is that message's, everything not bound to
+    /// a message (`$avp`, `$var`, ...) the current one.
+    fn read_in(&self, t: Option<&TMsg>, inner: &PvRef) -> Val<'a> {
+        let Some(t) = t else { return Val::Null };
+        let mut v = match &inner.kind {
+            PvKind::Si => Val::Str(Cow::Owned(t.src.ip().to_string().into_bytes())),
+            PvKind::Sp => Val::Int(i64::from(t.src.port())),
+            PvKind::Proto => Val::Str(Cow::Borrowed(t.proto.lower_name().as_bytes())),
+            k if is_message_pv(k) => msg_pv(&t.msg, k, inner.index).into_owned_val(),
+            k => self.read_base(k, inner.index),
+        };
+        for tr in &inner.trans {
+            v = transform(v, tr);
+        }
+        v
     }
 
     /// Assigns to a writable pseudo-variable. Returns false (and logs) when
@@ -307,9 +280,21 @@ impl<'a, 'm> Exec<'a, 'm> {
                         .avps
                         .resize(self.prog.avp_count.max(slot + 1), Vec::new());
                 }
+                // Kamailio: `$null` deletes the newest value, `[*]` all of
+                // them; a value is added on top (`[*]`: replacing all).
+                let stack = &mut self.st.avps[slot];
+                let all = target.index == Some(super::pv::INDEX_ALL);
                 match v {
-                    Val::Null => self.st.avps[slot].clear(),
-                    v => self.st.avps[slot].push(v.into_owned()),
+                    Val::Null if all => stack.clear(),
+                    Val::Null => {
+                        stack.pop();
+                    }
+                    v => {
+                        if all {
+                            stack.clear();
+                        }
+                        stack.push(v.into_owned());
+                    }
                 }
                 true
             }
@@ -374,6 +359,108 @@ impl IntoOwnedVal for Val<'_> {
             Val::Int(i) => Val::Int(i),
             Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
         }
+    }
+}
+
+/// A transaction's message kept for `$T_req` / `$T_rpl`, with where it
+/// came from.
+#[derive(Debug)]
+pub struct TMsg {
+    pub msg: Message,
+    pub src: std::net::SocketAddr,
+    pub proto: crate::transport::Transport,
+}
+
+/// Whether `kind` is read from the message's bytes alone.
+fn is_message_pv(kind: &PvKind) -> bool {
+    matches!(
+        kind,
+        PvKind::Ru
+            | PvKind::RUser
+            | PvKind::RDomain
+            | PvKind::RPort
+            | PvKind::RProto
+            | PvKind::Ou
+            | PvKind::OUser
+            | PvKind::Rm
+            | PvKind::Rs
+            | PvKind::Rr
+            | PvKind::Fu
+            | PvKind::FUser
+            | PvKind::Fd
+            | PvKind::Fn
+            | PvKind::Ft
+            | PvKind::Tu
+            | PvKind::TUser
+            | PvKind::Td
+            | PvKind::Tn
+            | PvKind::Tt
+            | PvKind::Ci
+            | PvKind::Cs
+            | PvKind::Ct
+            | PvKind::Ua
+            | PvKind::Hdr(_)
+            | PvKind::Ml
+            | PvKind::Mb
+            | PvKind::Rb
+    )
+}
+
+/// A pseudo-variable read from `msg`'s bytes (as received: no queued
+/// edit, no rewritten R-URI); null for the others.
+fn msg_pv<'m>(msg: &'m Message, kind: &PvKind, index: Option<i32>) -> Val<'m> {
+    let s = |b: &'m [u8]| Val::Str(Cow::Borrowed(b));
+    let opt = |b: Option<&'m [u8]>| b.map_or(Val::Null, |b| Val::Str(Cow::Borrowed(b)));
+    let request = |v: Val<'m>| if msg.is_response() { Val::Null } else { v };
+    match kind {
+        PvKind::Ru | PvKind::Ou => request(s(msg.ruri_bytes())),
+        PvKind::RUser | PvKind::RDomain | PvKind::RPort | PvKind::RProto => {
+            request(uri_part(msg.ruri_bytes(), kind))
+        }
+        PvKind::OUser => request(uri_part(msg.ruri_bytes(), &PvKind::RUser)),
+        PvKind::Rm => {
+            if msg.is_request() {
+                s(msg.method_bytes())
+            } else {
+                msg.cseq().map_or(Val::Null, |c| s(c.method_bytes))
+            }
+        }
+        PvKind::Rs => msg.status().map_or(Val::Null, |c| Val::Int(i64::from(c))),
+        PvKind::Rr => {
+            if msg.is_response() {
+                s(msg.reason())
+            } else {
+                Val::Null
+            }
+        }
+        PvKind::Fu | PvKind::FUser | PvKind::Fd | PvKind::Fn | PvKind::Ft => {
+            name_addr_part(msg.from(), kind)
+        }
+        PvKind::Tu | PvKind::TUser | PvKind::Td | PvKind::Tn | PvKind::Tt => {
+            name_addr_part(msg.to(), kind)
+        }
+        PvKind::Ci => opt(msg.call_id()),
+        PvKind::Cs => msg
+            .cseq()
+            .map_or(Val::Null, |c| Val::Int(i64::from(c.number))),
+        PvKind::Ct => opt(msg.header_named(b"Contact").map(|h| h.value)),
+        PvKind::Ua => opt(msg.header_named(b"User-Agent").map(|h| h.value)),
+        PvKind::Hdr(name) => {
+            let n = name.as_bytes();
+            match index {
+                None | Some(0) => opt(msg.header_named(n).map(|h| h.value)),
+                Some(i) if i > 0 => opt(msg.headers_named(n).nth(i as usize).map(|h| h.value)),
+                Some(i) => {
+                    let all: Vec<&'m [u8]> = msg.headers_named(n).map(|h| h.value).collect();
+                    let k = all.len() as i64 + i64::from(i);
+                    opt(usize::try_from(k).ok().and_then(|k| all.get(k).copied()))
+                }
+            }
+        }
+        PvKind::Ml => Val::Int(msg.as_bytes().len() as i64),
+        PvKind::Mb => s(msg.as_bytes()),
+        PvKind::Rb => s(msg.body()),
+        _ => Val::Null,
     }
 }
 

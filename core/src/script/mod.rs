@@ -46,6 +46,7 @@ use preproc::Source;
 
 use crate::route_io::{Inbound, RouteEnv};
 use crate::sip::Message;
+use value::OwnedVal;
 
 /// What `sipshard check` reports: every diagnostic (errors and warnings)
 /// and the Kamailio features the config uses that sipshard lacks.
@@ -146,6 +147,10 @@ impl Program {
         x.run_route(id);
         let (tx, on_failure, on_reply) = (x.st.tx, x.st.on_failure, x.st.on_reply);
         let rr_lines = std::mem::take(&mut x.st.rr_lines);
+        let avps = std::mem::take(&mut x.st.avps);
+        if let Some(tx) = tx {
+            save_avps(env, &mut shard.tx_avps, tx, avps);
+        }
         arm_failure(env, &mut shard.failure_routes, tx, on_failure);
         if let (Some(tx), Some(r)) = (tx, on_reply) {
             remember(env, &mut shard.reply_routes, tx, r);
@@ -167,8 +172,8 @@ impl Program {
 
     /// A response of transaction `tx` (branch `branch`), before the table
     /// takes it: `reply_route` runs first (as Kamailio's core onreply
-    /// route), then the `onreply_route` armed by `t_on_reply`. False when
-    /// either dropped it.
+    /// route), then the `onreply_route` armed by `t_on_reply`; each sees the
+    /// edits of the one before, and the table gets the edited response.
     pub fn on_tm_reply(
         &self,
         tx: crate::tm::proxy::TxId,
@@ -177,18 +182,53 @@ impl Program {
         inb: &Inbound,
         env: &mut dyn RouteEnv,
         shard: &mut ShardState,
-    ) -> bool {
+    ) -> crate::route_io::TmReply {
+        use crate::route_io::TmReply;
         let armed = shard.reply_routes.get(&tx).copied();
+        let mut edited: Option<Message> = None;
+        let mut t_req = None;
+        if self.t_msgs {
+            t_req = tx_request(env, tx);
+        }
         for id in [self.reply_route, armed].into_iter().flatten() {
-            let mut x = exec_ctx::Exec::new(self, msg, inb, env, &mut shard.vars);
+            let avps = shard.tx_avps.remove(&tx).unwrap_or_default();
+            let cur = edited.take();
+            let m = cur.as_ref().unwrap_or(msg);
+            let mut x = exec_ctx::Exec::new(self, m, inb, env, &mut shard.vars);
             x.st.tx = Some(tx);
             x.st.t_branch_idx = Some(branch);
+            x.st.avps = avps;
+            x.st.t_req = t_req.take();
             x.run_route(id);
-            if x.st.dropped {
-                return false;
+            let dropped = x.st.dropped;
+            t_req = x.st.t_req.take();
+            let avps = std::mem::take(&mut x.st.avps);
+            let edits = std::mem::take(&mut x.st.edits);
+            save_avps(env, &mut shard.tx_avps, tx, avps);
+            if dropped {
+                return TmReply::Drop;
             }
+            edited = if edits.is_empty() {
+                cur
+            } else {
+                match edits.apply(m).map(Message::parse) {
+                    Ok(Ok(e)) => Some(e),
+                    _ => {
+                        if env.log_enabled(crate::route_io::level::ERR) {
+                            env.log(
+                                crate::route_io::level::ERR,
+                                "onreply_route: the edited reply does not parse; relaying it unedited",
+                            );
+                        }
+                        cur
+                    }
+                }
+            };
         }
-        true
+        match edited {
+            Some(m) => TmReply::Edited(Box::new(m)),
+            None => TmReply::Keep,
+        }
     }
 
     /// The transaction table a shard needs: Some when `tm` is loaded.
@@ -234,9 +274,17 @@ impl Program {
             conn: None,
         };
         let rr_lines = shard.rr_replay.remove(&tx).unwrap_or_default();
+        let t_rpl = if self.t_msgs {
+            tx_failed_reply(env, tx)
+        } else {
+            None
+        };
+        let avps = shard.tx_avps.remove(&tx).unwrap_or_default();
         let mut x = exec_ctx::Exec::new(self, &msg, &inb, env, &mut shard.vars);
         x.st.tx = Some(tx);
         x.st.t_reply_code = Some(code);
+        x.st.avps = avps;
+        x.st.t_rpl = t_rpl;
         // Kamailio keeps request_route's lumps with the transaction: a
         // failover branch is record-routed like the first one.
         for line in &rr_lines {
@@ -245,6 +293,8 @@ impl Program {
         x.st.rr_added = !rr_lines.is_empty();
         x.run_route(route);
         let (on_failure, on_reply) = (x.st.on_failure, x.st.on_reply);
+        let avps = std::mem::take(&mut x.st.avps);
+        save_avps(env, &mut shard.tx_avps, tx, avps);
         if on_failure.is_some() && !rr_lines.is_empty() {
             remember_rr(env, &mut shard.rr_replay, tx, rr_lines);
         }
@@ -287,6 +337,58 @@ fn remember(
         routes.retain(|id, _| tm.table.get(*id).is_some());
     }
     routes.insert(tx, route);
+}
+
+/// Keeps the `$avp`s of a route run with transaction `tx` for its later
+/// routes (none kept when all are empty); entries of finished
+/// transactions are swept when they pile up.
+fn save_avps(
+    env: &mut dyn RouteEnv,
+    store: &mut std::collections::HashMap<crate::tm::proxy::TxId, Vec<Vec<OwnedVal>>>,
+    tx: crate::tm::proxy::TxId,
+    avps: Vec<Vec<OwnedVal>>,
+) {
+    if avps.iter().all(Vec::is_empty) {
+        store.remove(&tx);
+        return;
+    }
+    let Some(tm) = env.tm() else { return };
+    if store.len() >= 1024 && store.len() > 2 * tm.table.len() {
+        store.retain(|id, _| tm.table.get(*id).is_some());
+    }
+    store.insert(tx, avps);
+}
+
+/// The request of `tx` for `$T_req`, with where it came from.
+fn tx_request(env: &mut dyn RouteEnv, tx: crate::tm::proxy::TxId) -> Option<Box<exec_ctx::TMsg>> {
+    let tm = env.tm()?;
+    let t = tm.table.get(tx)?;
+    let (src, proto) = t.source();
+    let msg = Message::parse(t.request().to_vec()).ok()?;
+    Some(Box::new(exec_ctx::TMsg { msg, src, proto }))
+}
+
+/// The picked branch's received reply of `tx` for `$T_rpl` (None after a
+/// local final: timeout, transport error), from the branch's destination.
+fn tx_failed_reply(
+    env: &mut dyn RouteEnv,
+    tx: crate::tm::proxy::TxId,
+) -> Option<Box<exec_ctx::TMsg>> {
+    let tm = env.tm()?;
+    let failed = tm.table.get(tx)?.failed_branch()?;
+    let msg = Message::parse(failed.reply.as_deref()?.to_vec()).ok()?;
+    let ip = failed
+        .dst
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some(Box::new(exec_ctx::TMsg {
+        msg,
+        src: std::net::SocketAddr::new(ip, failed.dst.port),
+        proto: failed.dst.transport,
+    }))
 }
 
 /// Keeps `request_route`'s Record-Route lines for `tx`'s failure_route;

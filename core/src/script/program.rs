@@ -242,6 +242,8 @@ pub struct Program {
     /// Number of `$var` and `$avp` slots.
     pub var_count: usize,
     pub avp_count: usize,
+    /// `$T_req(..)` / `$T_rpl(..)` appear: tm routes load those messages.
+    pub t_msgs: bool,
     /// `$var` names by slot, for diagnostics and tools.
     pub var_names: Vec<String>,
     /// To-tag prefix of local replies (`proxy::to_tag_prefix` of the
@@ -261,6 +263,10 @@ pub struct ShardState {
     /// The Record-Route lines `request_route` added for a transaction whose
     /// `failure_route` is armed: a failover branch carries them too.
     pub rr_replay: HashMap<crate::tm::proxy::TxId, Vec<Vec<u8>>>,
+    /// The `$avp`s of each transaction (Kamailio keeps them in the
+    /// transaction): saved at the end of a route that has a transaction,
+    /// loaded by its failure, onreply and branch routes.
+    pub tx_avps: HashMap<crate::tm::proxy::TxId, Vec<Vec<OwnedVal>>>,
 }
 
 impl Program {
@@ -271,6 +277,7 @@ impl Program {
             failure_routes: HashMap::new(),
             reply_routes: HashMap::new(),
             rr_replay: HashMap::new(),
+            tx_avps: HashMap::new(),
         }
     }
 }

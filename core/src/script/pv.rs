@@ -34,6 +34,12 @@ pub enum PvKind {
     TReplyCode,
     /// `$T_branch_idx`: the branch in `branch_route` / `onreply_route`.
     TBranchIdx,
+    /// `$T_req(pv)`: `pv` read from the transaction's request (in
+    /// `onreply_route` / `reply_route`; null elsewhere, as Kamailio's tmx).
+    TReq(Box<PvRef>),
+    /// `$T_rpl(pv)`: `pv` read from the picked branch's received reply (in
+    /// `failure_route`; null elsewhere and after a local timeout).
+    TRpl(Box<PvRef>),
     Fu,
     FUser,
     Fd,
@@ -101,11 +107,15 @@ pub enum Transform {
     NameAddrUri,
 }
 
+/// `[*]`: every value (`$(avp(x)[*])`), kept in [`PvRef::index`].
+pub const INDEX_ALL: i32 = i32::MIN;
+
 /// A compiled pseudo-variable reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PvRef {
     pub kind: PvKind,
-    /// `[n]` index (negative from the end); None = the first/top one.
+    /// `[n]` index (negative from the end); None = the first/top one;
+    /// [`INDEX_ALL`] for `[*]` (`$avp` only).
     pub index: Option<i32>,
     pub trans: Vec<Transform>,
 }
@@ -141,6 +151,9 @@ pub enum PvError {
 pub struct PvNames {
     pub vars: HashMap<String, u32>,
     pub avps: HashMap<String, u32>,
+    /// Some `$T_req(..)` / `$T_rpl(..)` is used: the runtime keeps the
+    /// transaction's messages at hand for the tm routes.
+    pub t_msgs: bool,
 }
 
 impl PvNames {
@@ -165,8 +178,6 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "xavu",
     "xavi",
     "T_branch_idx",
-    "T_req",
-    "T_rpl",
     "T",
     "T_inv",
     "TV",
@@ -369,6 +380,28 @@ pub fn parse_pv(text: &str, names: &mut PvNames) -> Result<PvRef, PvError> {
         ("rb", None) => PvKind::Rb,
         ("retcode", None) | ("rc", None) => PvKind::RetCode,
         ("null", None) => PvKind::Null,
+        ("T_req" | "T_rpl", Some(inner)) => {
+            let inner_pv = parse_pv(inner.trim(), names).map_err(|e| match e {
+                PvError::Unsupported(u) => PvError::Unsupported(u),
+                PvError::Invalid(m) => PvError::Invalid(format!("`{text}`: {m}")),
+            })?;
+            if matches!(inner_pv.kind, PvKind::TReq(_) | PvKind::TRpl(_)) {
+                return Err(PvError::Invalid(format!(
+                    "`{text}`: `${name}` cannot hold another transaction pseudo-variable"
+                )));
+            }
+            names.t_msgs = true;
+            if name == "T_req" {
+                PvKind::TReq(Box::new(inner_pv))
+            } else {
+                PvKind::TRpl(Box::new(inner_pv))
+            }
+        }
+        ("T_req" | "T_rpl", None) => {
+            return Err(PvError::Invalid(format!(
+                "`{text}`: `${name}` takes a pseudo-variable in parentheses, e.g. `${name}($rs)`"
+            )))
+        }
         ("hdr", Some(h)) if !h.is_empty() && !h.contains('$') => PvKind::Hdr(h.to_string()),
         ("var", Some(v)) if is_name(v) => PvKind::Var(PvNames::slot(&mut names.vars, v)),
         ("avp", Some(v)) if is_name(v.trim_start_matches("s:").trim_start_matches("i:")) => {
@@ -399,9 +432,12 @@ fn split_index<'t>(s: &'t str, whole: &str) -> Result<(&'t str, Option<i32>), Pv
         if let Some(open) = stripped.rfind('[') {
             let idx_text = &stripped[open + 1..];
             if idx_text == "*" {
-                return Err(PvError::Invalid(format!(
-                    "`{whole}`: index `[*]` is not supported"
-                )));
+                if !s.starts_with("avp(") {
+                    return Err(PvError::Invalid(format!(
+                        "`{whole}`: index `[*]` is only supported on `$avp`"
+                    )));
+                }
+                return Ok((&s[..open], Some(INDEX_ALL)));
             }
             let idx = idx_text.parse::<i32>().map_err(|_| {
                 PvError::Invalid(format!(
@@ -625,6 +661,9 @@ mod tests {
         assert_eq!(a.kind, a2.kind);
         assert_ne!(a.kind, b.kind);
         assert_eq!(parse_pv("$avp(s:x)", &mut n).unwrap().kind, PvKind::Avp(0));
+        let all = parse_pv("$(avp(x)[*])", &mut n).unwrap();
+        assert_eq!((all.kind, all.index), (PvKind::Avp(0), Some(INDEX_ALL)));
+        assert!(parse_pv("$(hdr(Via)[*])", &mut n).is_err());
     }
 
     #[test]
@@ -633,6 +672,35 @@ mod tests {
         assert!(matches!(pv("$nope"), Err(PvError::Invalid(_))));
         assert!(matches!(pv("$(ru{s.frob})"), Err(PvError::Invalid(_))));
         assert!(matches!(pv("$var($x)"), Err(PvError::Invalid(_))));
+    }
+
+    #[test]
+    fn transaction_message_pvs() {
+        let mut n = PvNames::default();
+        let r = parse_pv("$T_req($hdr(X-Caller))", &mut n).unwrap();
+        assert_eq!(
+            r.kind,
+            PvKind::TReq(Box::new(PvRef {
+                kind: PvKind::Hdr("X-Caller".into()),
+                index: None,
+                trans: Vec::new(),
+            }))
+        );
+        assert!(n.t_msgs);
+        let r = pv("$(T_rpl($rs){s.len})").unwrap();
+        assert!(matches!(&r.kind, PvKind::TRpl(i) if i.kind == PvKind::Rs));
+        assert_eq!(r.trans, vec![Transform::Len]);
+        let r = pv("$T_rpl($(hdr(Via)[1]))").unwrap();
+        assert!(matches!(&r.kind, PvKind::TRpl(i) if i.index == Some(1)));
+        assert!(!r.is_writable());
+        assert!(matches!(pv("$T_req"), Err(PvError::Invalid(_))));
+        assert!(matches!(pv("$T_req($nope)"), Err(PvError::Invalid(_))));
+        assert!(matches!(
+            pv("$T_req($T_rpl($rs))"),
+            Err(PvError::Invalid(_))
+        ));
+        let f = parse_fmt("by $T_req($hdr(X-Caller)) now", &mut n).unwrap();
+        assert_eq!(f.parts.len(), 3, "{:?}", f.parts);
     }
 
     #[test]

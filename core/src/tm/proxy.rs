@@ -205,6 +205,10 @@ struct Branch {
     cancel: CancelState,
     /// Given up (§9.1 guard or lifetime): its client machine is ignored.
     abandoned: bool,
+    /// Ended by a timer (B/F, C, the CANCEL guard): Kamailio's `F_RB_TIMEOUT`.
+    timed_out: bool,
+    /// A response was received and processed: Kamailio's `F_RB_REPLIED`.
+    replied: bool,
 }
 
 impl Branch {
@@ -238,6 +242,8 @@ enum Phase {
 #[derive(Debug)]
 struct Best {
     code: u16,
+    /// The branch it came from (Kamailio's picked branch).
+    branch: u8,
     /// The received response (our Via still on top); None for a local one.
     resp: Option<Rc<[u8]>>,
 }
@@ -261,12 +267,30 @@ pub struct ProxyTx {
     canceled: bool,
     failure_armed: bool,
     killed: bool,
+    /// The picked branch when `failure_route` was last triggered.
+    failed: Option<Box<FailedBranch>>,
     /// `t_set_fr`: `[fr_inv_timer, fr_timer]` in ms for this transaction's
     /// branches started afterwards; 0 keeps the module's value.
     fr: [u32; 2],
     /// Armed timers and their deadlines; the table's queue may hold stale
     /// entries, this list is the truth.
     timers: SmallVec<[(TimerSlot, Millis); 6]>,
+}
+
+/// The branch whose final response `failure_route` sees (Kamailio's
+/// picked branch), as it was when every branch had failed.
+#[derive(Debug, Clone)]
+pub struct FailedBranch {
+    pub index: u8,
+    /// `t_branch_timeout()`: it ended by a timer, not by a response.
+    pub timeout: bool,
+    /// `t_branch_replied()`: it had received a response before the one
+    /// that ended it (Kamailio marks the branch after processing a reply).
+    pub replied: bool,
+    /// The received final response (`$T_rpl`); None for a local one.
+    pub reply: Option<Rc<[u8]>>,
+    /// Where the branch was sent (the reply's source, `$T_rpl($si)`).
+    pub dst: Destination,
 }
 
 fn parse(bytes: &[u8]) -> Option<Message> {
@@ -297,6 +321,7 @@ impl ProxyTx {
             canceled: false,
             failure_armed: false,
             killed: false,
+            failed: None,
             fr: [0, 0],
             timers: SmallVec::new(),
         }
@@ -361,6 +386,11 @@ impl ProxyTx {
         self.branches.get(usize::from(n))?.final_code
     }
 
+    /// The picked branch of the last `failure_route` trigger.
+    pub fn failed_branch(&self) -> Option<&FailedBranch> {
+        self.failed.as_deref()
+    }
+
     /// `t_on_failure()`: run `failure_route` when every branch failed.
     pub fn set_on_failure(&mut self, armed: bool) {
         self.failure_armed = armed;
@@ -397,6 +427,9 @@ impl ProxyTx {
             + self.last_reply.as_ref().map_or(0, |r| r.len())
             + self.auth.capacity()
             + self.upstream.host.capacity()
+            + self.failed.as_ref().map_or(0, |f| {
+                std::mem::size_of::<FailedBranch>() + f.dst.host.capacity()
+            })
     }
 
     /// Every machine has terminated (or the transaction was killed): the
@@ -609,6 +642,8 @@ impl ProxyTx {
             final_code: None,
             cancel: CancelState::None,
             abandoned: false,
+            timed_out: false,
+            replied: false,
         });
         self.apply_client(cfg, n, acts, None, sink);
         Ok(n)
@@ -679,6 +714,7 @@ impl ProxyTx {
                 }
                 Up::Timeout => {
                     let code = if self.canceled { 487 } else { 408 };
+                    self.branches[usize::from(n)].timed_out = true;
                     self.branch_local_final(cfg, n, code, sink);
                 }
                 //= RFC 3261 §16.9
@@ -707,6 +743,11 @@ impl ProxyTx {
             self.run_cancel(cfg, n, Event::Response(code), sink);
         } else {
             self.run_client(cfg, n, Event::Response(code), Some(resp), sink);
+            // After the response is processed, as Kamailio: a failure_route
+            // it triggered sees the branch as not replied before it.
+            if let Some(b) = self.branches.get_mut(usize::from(n)) {
+                b.replied = true;
+            }
         }
     }
 
@@ -779,7 +820,7 @@ impl ProxyTx {
         if self.phase == Phase::Completed {
             return;
         }
-        self.consider(code, Some(resp));
+        self.consider(n, code, Some(resp));
         //= RFC 3261 §16.7
         //# If a 6xx response is received, it is not immediately forwarded,
         //# but the stateful proxy SHOULD cancel all client pending
@@ -799,13 +840,13 @@ impl ProxyTx {
         b.final_code = Some(code);
         self.disarm(TimerSlot::Branch(n, TimerKind::C));
         if self.phase != Phase::Completed {
-            self.consider(code, None);
+            self.consider(n, code, None);
             self.check_all_failed(cfg, sink);
         }
     }
 
     /// Updates the best response and the challenges to merge.
-    fn consider(&mut self, code: u16, resp: Option<&Message>) {
+    fn consider(&mut self, n: u8, code: u16, resp: Option<&Message>) {
         let is_better = best::better(code, self.best.as_ref().map(|b| b.code));
         if is_better {
             if let Some(old) = self.best.take() {
@@ -817,6 +858,7 @@ impl ProxyTx {
             }
             self.best = Some(Best {
                 code,
+                branch: n,
                 resp: resp.map(|r| Rc::from(r.as_bytes())),
             });
         } else if best::is_challenge(code) {
@@ -835,6 +877,16 @@ impl ProxyTx {
             // another round.
             self.failure_armed = false;
             self.phase = Phase::FailureRoute;
+            self.failed = self.best.as_ref().and_then(|best| {
+                let b = self.branches.get(usize::from(best.branch))?;
+                Some(Box::new(FailedBranch {
+                    index: best.branch,
+                    timeout: b.timed_out,
+                    replied: b.replied,
+                    reply: best.resp.clone(),
+                    dst: b.dst.clone(),
+                }))
+            });
             sink.out.push(Output::Failure {
                 tx: self.id,
                 code: self.best.as_ref().map_or(408, |b| b.code),
@@ -1044,6 +1096,7 @@ impl ProxyTx {
                     if self.branches[usize::from(n)].provisional {
                         self.send_cancel(cfg, n, b"", sink);
                     }
+                    self.branches[usize::from(n)].timed_out = true;
                     self.branch_local_final(cfg, n, 408, sink);
                 }
             }
@@ -1054,6 +1107,7 @@ impl ProxyTx {
                 if !self.branches[i].client_done() {
                     let code = if self.canceled { 487 } else { 408 };
                     self.branches[i].abandoned = true;
+                    self.branches[i].timed_out = true;
                     self.timers
                         .retain(|(s, _)| !matches!(s, TimerSlot::Branch(m, _) | TimerSlot::Cancel(m, _) if *m == n));
                     self.branch_local_final(cfg, n, code, sink);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use sipshard_core::route_io::{Inbound, RouteEnv, Router};
+use sipshard_core::route_io::{Inbound, RouteEnv, Router, TmReply};
 use sipshard_core::sip::Message;
 
 use crate::logger::Logger;
@@ -130,6 +130,27 @@ impl<P: Router> Router for ReloadableRouter<P> {
     ) {
         let shard = env.shard();
         self.run(state, shard, |p, s| p.on_failure(tx, code, env, s));
+    }
+
+    fn has_tm_reply_routes(&self) -> bool {
+        self.current.load().program.has_tm_reply_routes()
+    }
+
+    fn on_tm_reply(
+        &self,
+        tx: sipshard_core::tm::proxy::TxId,
+        branch: u8,
+        msg: &Message,
+        inb: &Inbound,
+        env: &mut dyn RouteEnv,
+        state: &mut Self::ShardState,
+    ) -> TmReply {
+        let shard = env.shard();
+        let mut verdict = TmReply::Keep;
+        self.run(state, shard, |p, s| {
+            verdict = p.on_tm_reply(tx, branch, msg, inb, env, s);
+        });
+        verdict
     }
 }
 

@@ -15,7 +15,7 @@ use crate::script::exec_ctx::{BranchTarget, Exec};
 use crate::script::program::CArg;
 use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
 use crate::sip::Method;
-use crate::tm::proxy::TxId;
+use crate::tm::proxy::{FailedBranch, TxId};
 use crate::tm::table::CreateError;
 use crate::transport::Transport;
 
@@ -149,6 +149,26 @@ pub const FNS: &[FnSpec] = &[
         args: &[A::Str],
         routes: rt::ANY,
         imp: t_is_set,
+    },
+    FnSpec {
+        name: "t_branch_timeout",
+        aliases: &[],
+        module: "tm",
+        min_args: 0,
+        max_args: 0,
+        args: &[],
+        routes: rt::FAILURE,
+        imp: t_branch_timeout,
+    },
+    FnSpec {
+        name: "t_branch_replied",
+        aliases: &[],
+        module: "tm",
+        min_args: 0,
+        max_args: 0,
+        args: &[],
+        routes: rt::FAILURE,
+        imp: t_branch_replied,
     },
     FnSpec {
         name: "t_is_canceled",
@@ -382,6 +402,29 @@ fn t_is_set(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     }
 }
 
+/// The picked branch of the `failure_route` being run, as one flag.
+fn failed_flag(x: &mut Exec<'_, '_>, flag: fn(&FailedBranch) -> bool) -> i32 {
+    let Some(id) = x.st.tx else { return -1 };
+    let Some(tm) = x.env.tm() else { return -1 };
+    match tm.table.get(id).and_then(|t| t.failed_branch()) {
+        Some(f) if flag(f) => 1,
+        _ => -1,
+    }
+}
+
+/// `t_branch_timeout()` (failure_route): the picked branch ended by a
+/// timer (Timer B/F, or Timer C after a provisional), not by a reply.
+fn t_branch_timeout(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
+    failed_flag(x, |f| f.timeout)
+}
+
+/// `t_branch_replied()` (failure_route): the picked branch had received a
+/// reply before the one that ended it (a 180 before the timeout; not the
+/// 486 itself, as Kamailio marks the branch after the reply is handled).
+fn t_branch_replied(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
+    failed_flag(x, |f| f.replied)
+}
+
 fn t_is_canceled(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
     let Some(id) = x.st.tx else { return -1 };
     let Some(tm) = x.env.tm() else { return -1 };
@@ -553,7 +596,7 @@ impl Exec<'_, '_> {
 mod tests {
     use std::net::{IpAddr, SocketAddr};
 
-    use crate::route_io::{Inbound, LocalSocket, Outbound, RouteEnv, Router, TmAccess};
+    use crate::route_io::{Inbound, LocalSocket, Outbound, RouteEnv, Router, TmAccess, TmReply};
     use crate::sip::Message;
     use crate::tm::proxy::Output;
     use crate::tm::table::Table;
@@ -712,23 +755,13 @@ onreply_route[R] {
         };
         let (tx, n) = env.table.match_response(&resp(180)).unwrap();
         assert_eq!(n, 0);
-        assert!(!Router::on_tm_reply(
-            prog,
-            tx,
-            n,
-            &resp(180),
-            &inb,
-            &mut env,
-            &mut state
+        assert!(matches!(
+            Router::on_tm_reply(prog, tx, n, &resp(180), &inb, &mut env, &mut state),
+            TmReply::Drop
         ));
-        assert!(Router::on_tm_reply(
-            prog,
-            tx,
-            n,
-            &resp(200),
-            &inb,
-            &mut env,
-            &mut state
+        assert!(matches!(
+            Router::on_tm_reply(prog, tx, n, &resp(200), &inb, &mut env, &mut state),
+            TmReply::Keep
         ));
         assert_eq!(
             env.logs[env.logs.len() - 2..],
