@@ -208,9 +208,21 @@ request_route {
     t_relay();
 }
 failure_route[F] {
-    if (t_branch_timeout()) { $var(t) = "timeout"; } else { $var(t) = "reply"; }
-    if (t_branch_replied()) { $var(r) = "replied"; } else { $var(r) = "silent"; }
-    t_reply("500", "$var(t) $var(r) by $avp(who) rpl=$T_rpl($rs)/$T_rpl($rr)/$T_rpl($hdr(X-Reason)) req=$T_req($hdr(X-Caller))");
+    if (t_is_canceled()) {
+        exit;
+    }
+    if (t_branch_timeout()) { $var(m) = "timeout"; } else { $var(m) = "answer"; }
+    if (t_branch_replied()) { $var(m) = $var(m) + " replied"; } else { $var(m) = $var(m) + " silent"; }
+    $var(m) = $var(m) + " by " + $avp(who);
+    if ($T_rpl($rs) == $null) {
+        $var(m) = $var(m) + " rpl=none";
+    } else {
+        $var(m) = $var(m) + " rpl=" + $T_rpl($rs) + "/" + $T_rpl($rr) + "/" + $T_rpl($hdr(X-Reason));
+    }
+    if ($T_req($hdr(X-Caller)) == $null) {
+        $var(m) = $var(m) + " req=none";
+    }
+    t_reply("500", "$var(m)");
 }
 "#;
 
@@ -227,7 +239,7 @@ fn timeout_without_reply() {
     p.advance(700);
     assert_eq!(
         upstream_final(&p.take_sent()),
-        "SIP/2.0 500 timeout silent by alice rpl=<null>/<null>/<null> req=<null>"
+        "SIP/2.0 500 timeout silent by alice rpl=none req=none"
     );
 }
 
@@ -241,7 +253,7 @@ fn final_reply_without_provisional() {
     p.respond(response(&b, 486, "Busy Here", "X-Reason: on the phone\r\n"));
     assert_eq!(
         upstream_final(&p.take_sent()),
-        "SIP/2.0 500 reply silent by alice rpl=486/Busy Here/on the phone req=<null>"
+        "SIP/2.0 500 answer silent by alice rpl=486/Busy Here/on the phone req=none"
     );
 }
 
@@ -256,7 +268,7 @@ fn replied_before_the_final_or_the_timeout() {
     p.respond(response(&b, 603, "Decline", ""));
     assert_eq!(
         upstream_final(&p.take_sent()),
-        "SIP/2.0 500 reply replied by alice rpl=603/Decline/<null> req=<null>"
+        "SIP/2.0 500 answer replied by alice rpl=603/Decline/ req=none"
     );
 
     let mut p = Proxy::new(&FAILOVER.replace("t_set_fr(0, 700)", "t_set_fr(1500, 700)"));
@@ -272,7 +284,7 @@ fn replied_before_the_final_or_the_timeout() {
     );
     assert_eq!(
         upstream_final(&sent),
-        "SIP/2.0 500 timeout replied by alice rpl=<null>/<null>/<null> req=<null>"
+        "SIP/2.0 500 timeout replied by alice rpl=none req=none"
     );
 }
 
@@ -299,7 +311,8 @@ failure_route[NEXT] {
         t_relay();
         exit;
     }
-    t_reply("503", "Tried $(avp(tried)[*]) last $T_rpl($rs)");
+    $var(m) = "Tried " + $(avp(tried)[*]) + " last " + $T_rpl($rs);
+    t_reply("503", "$var(m)");
 }
 "#;
 
@@ -402,4 +415,33 @@ fn compile_accepts_and_rejects() {
     assert!(format!("{e:?}").contains("t_branch_timeout"), "{e:?}");
     bad("request_route { $var(x) = $T_req; }");
     bad("request_route { $T_rpl($rs) = 1; }");
+}
+
+/// `t_reply`'s reason as Kamailio 5.6 reads it (`fixup_var_str_12`,
+/// checked on kamailio): a reason starting with a pseudo-variable is that
+/// pseudo-variable alone, any other is sent as written; both odd cases
+/// get a compile warning.
+#[test]
+fn t_reply_reason_is_a_leading_pv_or_literal_text() {
+    for (reason, want, warns) in [
+        ("Timeout by $avp(who)", "Timeout by $avp(who)", true),
+        ("$avp(who) and more", "alice", true),
+        ("$avp(who)", "alice", false),
+        ("Busy Here", "Busy Here", false),
+    ] {
+        let mut p = Proxy::new(&format!(
+            "request_route {{\n    $avp(who) = \"alice\";\n    t_reply(\"408\", \"{reason}\");\n}}\n"
+        ));
+        assert_eq!(
+            !p.cfg.warnings.is_empty(),
+            warns,
+            "{reason}: {:?}",
+            p.cfg.warnings
+        );
+        p.invite();
+        assert_eq!(
+            upstream_final(&p.take_sent()),
+            format!("SIP/2.0 408 {want}")
+        );
+    }
 }

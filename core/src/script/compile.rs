@@ -601,6 +601,36 @@ impl<'a> Compiler<'a> {
                     }
                 },
             },
+            ArgKind::StrOrPv => match a {
+                Expr::Str(s, _) => match super::pv::leading_pv(s) {
+                    Some(end) => {
+                        if end < s.len() {
+                            self.diags.warning(
+                                self.pos(at),
+                                format!(
+                                    "`{fname}` uses only the pseudo-variable `{}` this argument starts with, as Kamailio; `{}` is ignored (build the text in a $var first)",
+                                    &s[..end],
+                                    &s[end..]
+                                ),
+                            );
+                        }
+                        let p = self.pv(&s[..end], at)?;
+                        Some(CArg::Str(Fmt {
+                            parts: vec![super::pv::FmtPart::Pv(p)],
+                        }))
+                    }
+                    None => {
+                        if s.contains('$') {
+                            self.diags.warning(
+                                self.pos(at),
+                                format!("`{fname}` sends `{s}` as written, as Kamailio: pseudo-variables inside this argument are not expanded (build the text in a $var first)"),
+                            );
+                        }
+                        Some(CArg::Str(Fmt::literal(s)))
+                    }
+                },
+                _ => self.arg(ArgKind::Str, a, fname),
+            },
             ArgKind::Int => match a {
                 Expr::Pv(p, _) => {
                     let p = self.pv(p, at)?;

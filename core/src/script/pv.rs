@@ -579,6 +579,16 @@ pub fn parse_fmt(s: &str, names: &mut PvNames) -> Result<Fmt, PvError> {
     Ok(Fmt { parts })
 }
 
+/// The length of the pseudo-variable `s` starts with, if it starts with
+/// one (`"$var(t) by x"` -> 7).
+pub fn leading_pv(s: &str) -> Option<usize> {
+    if !s.starts_with('$') {
+        return None;
+    }
+    let end = pv_extent(s, 0);
+    (end > 1).then_some(end)
+}
+
 /// Where the pseudo-variable starting at `s[i] == '$'` ends (i + 1 if
 /// there is none).
 fn pv_extent(s: &str, i: usize) -> usize {

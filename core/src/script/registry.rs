@@ -51,6 +51,10 @@ pub mod route_type {
 pub enum ArgKind {
     /// A string; pseudo-variables in it are expanded at run time.
     Str,
+    /// Kamailio's `fixup_var_str_12` (`t_reply`'s reason): a string that
+    /// starts with a pseudo-variable is that one pseudo-variable (the rest
+    /// is ignored), any other string is sent as written (no expansion).
+    StrOrPv,
     /// An integer, or a string / pseudo-variable holding one.
     Int,
     /// A regular expression, compiled once (must be constant).
@@ -133,6 +137,7 @@ pub const MODULES: &[&str] = &[
     "ctl",
     "jsonrpcs",
     "tm",
+    "tmx",
     "rr",
     "registrar",
     "usrloc",
@@ -152,7 +157,6 @@ pub fn module_name(path: &str) -> &str {
 
 /// Kamailio modules sipshard does not provide (a migration item, not a typo).
 pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
-    "tmx",
     "auth_diameter",
     "acc",
     "acc_diameter",

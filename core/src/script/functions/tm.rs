@@ -86,7 +86,7 @@ pub const FNS: &[FnSpec] = &[
         module: "tm",
         min_args: 2,
         max_args: 2,
-        args: &[A::Int, A::Str],
+        args: &[A::Int, A::StrOrPv],
         routes: rt::REQUEST | rt::FAILURE,
         imp: t_reply,
     },
