@@ -9,6 +9,7 @@
 //! of a lock-free table holding the highest `nc` seen, so a replayed
 //! `Authorization` (same nonce, same or lower `nc`) is refused.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -44,6 +45,11 @@ impl Algorithm {
 
     /// Lower-case hex of the hash of `parts` joined by `:`.
     pub fn hash_hex(self, parts: &[&[u8]]) -> String {
+        String::from_utf8_lossy(self.hash(parts).as_bytes()).into_owned()
+    }
+
+    /// [`Algorithm::hash_hex`] without a heap allocation.
+    pub fn hash(self, parts: &[&[u8]]) -> Hex {
         match self {
             Algorithm::Md5 => {
                 use md5::Digest;
@@ -54,7 +60,7 @@ impl Algorithm {
                     }
                     h.update(p);
                 }
-                to_hex(&h.finalize())
+                Hex::of(&h.finalize())
             }
             Algorithm::Sha256 => {
                 let mut h = digest::Context::new(&digest::SHA256);
@@ -64,7 +70,7 @@ impl Algorithm {
                     }
                     h.update(p);
                 }
-                to_hex(h.finish().as_ref())
+                Hex::of(h.finish().as_ref())
             }
         }
     }
@@ -78,35 +84,64 @@ impl Algorithm {
     }
 }
 
-fn to_hex(b: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(H[(x >> 4) as usize] as char);
-        s.push(H[(x & 15) as usize] as char);
-    }
-    s
+/// A hash in lower-case hex, on the stack (MD5: 32, SHA-256: 64 digits).
+#[derive(Clone, Copy)]
+pub struct Hex {
+    buf: [u8; 64],
+    len: usize,
 }
 
-/// The parameters of a `Digest` credentials header.
+impl Hex {
+    fn of(b: &[u8]) -> Hex {
+        const H: &[u8; 16] = b"0123456789abcdef";
+        let mut h = Hex {
+            buf: [0; 64],
+            len: 0,
+        };
+        for &x in b.iter().take(32) {
+            h.buf[h.len] = H[(x >> 4) as usize];
+            h.buf[h.len + 1] = H[(x & 15) as usize];
+            h.len += 2;
+        }
+        h
+    }
+
+    /// Lower-cased copy of stored hex digits (None when too long).
+    fn lower(b: &[u8]) -> Option<Hex> {
+        let mut h = Hex {
+            buf: [0; 64],
+            len: b.len(),
+        };
+        h.buf.get_mut(..b.len())?.copy_from_slice(b);
+        h.buf[..b.len()].make_ascii_lowercase();
+        Some(h)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// The parameters of a `Digest` credentials header, borrowed from it
+/// (copied only when a quoted value has `\` escapes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: Vec<u8>,
-    pub realm: Vec<u8>,
-    pub nonce: Vec<u8>,
-    pub uri: Vec<u8>,
-    pub response: Vec<u8>,
-    pub algorithm: Option<Vec<u8>>,
-    pub cnonce: Option<Vec<u8>>,
-    pub opaque: Option<Vec<u8>>,
-    pub qop: Option<Vec<u8>>,
-    pub nc: Option<Vec<u8>>,
+pub struct Credentials<'a> {
+    pub username: Cow<'a, [u8]>,
+    pub realm: Cow<'a, [u8]>,
+    pub nonce: Cow<'a, [u8]>,
+    pub uri: Cow<'a, [u8]>,
+    pub response: Cow<'a, [u8]>,
+    pub algorithm: Option<Cow<'a, [u8]>>,
+    pub cnonce: Option<Cow<'a, [u8]>>,
+    pub opaque: Option<Cow<'a, [u8]>>,
+    pub qop: Option<Cow<'a, [u8]>>,
+    pub nc: Option<Cow<'a, [u8]>>,
 }
 
 /// Parses `Digest k=v, k="v", ...`. None when it is not a Digest header
 /// or a mandatory parameter (username, realm, nonce, uri, response) is
 /// missing.
-pub fn parse_credentials(value: &[u8]) -> Option<Credentials> {
+pub fn parse_credentials(value: &[u8]) -> Option<Credentials<'_>> {
     let v = trim(value);
     if v.len() < 7 || !v[..6].eq_ignore_ascii_case(b"Digest") || !v[6].is_ascii_whitespace() {
         return None;
@@ -123,59 +158,63 @@ pub fn parse_credentials(value: &[u8]) -> Option<Credentials> {
         let eq = rest.iter().position(|&b| b == b'=')?;
         let name = trim(&rest[..eq]);
         rest = trim(&rest[eq + 1..]);
-        let val: Vec<u8>;
+        let val: Cow<'_, [u8]>;
         if rest.first() == Some(&b'"') {
-            let mut out = Vec::new();
-            let mut i = 1;
-            loop {
-                match rest.get(i) {
-                    None => return None,
-                    Some(b'\\') => {
-                        out.push(*rest.get(i + 1)?);
-                        i += 2;
-                    }
-                    Some(b'"') => break,
-                    Some(&b) => {
-                        out.push(b);
-                        i += 1;
+            let close = rest[1..].iter().position(|&b| b == b'"' || b == b'\\')? + 1;
+            if rest[close] == b'"' {
+                val = Cow::Borrowed(&rest[1..close]);
+                rest = &rest[close + 1..];
+            } else {
+                let mut out = rest[1..close].to_vec();
+                let mut i = close;
+                loop {
+                    match rest.get(i) {
+                        None => return None,
+                        Some(b'\\') => {
+                            out.push(*rest.get(i + 1)?);
+                            i += 2;
+                        }
+                        Some(b'"') => break,
+                        Some(&b) => {
+                            out.push(b);
+                            i += 1;
+                        }
                     }
                 }
+                val = Cow::Owned(out);
+                rest = &rest[i + 1..];
             }
-            val = out;
-            rest = &rest[i + 1..];
         } else {
             let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
-            val = trim(&rest[..end]).to_vec();
+            val = Cow::Borrowed(trim(&rest[..end]));
             rest = &rest[end..];
         }
-        let n = name.to_ascii_lowercase();
-        match &n[..] {
-            b"username" => {
-                c.username = val;
-                has_user = true;
-            }
-            b"realm" => {
-                c.realm = val;
-                has_realm = true;
-            }
-            b"nonce" => {
-                c.nonce = val;
-                has_nonce = true;
-            }
-            b"uri" => {
-                c.uri = val;
-                has_uri = true;
-            }
-            b"response" => {
-                c.response = val;
-                has_resp = true;
-            }
-            b"algorithm" => c.algorithm = Some(val),
-            b"cnonce" => c.cnonce = Some(val),
-            b"opaque" => c.opaque = Some(val),
-            b"qop" => c.qop = Some(val),
-            b"nc" => c.nc = Some(val),
-            _ => {}
+        let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+        if is(b"username") {
+            c.username = val;
+            has_user = true;
+        } else if is(b"realm") {
+            c.realm = val;
+            has_realm = true;
+        } else if is(b"nonce") {
+            c.nonce = val;
+            has_nonce = true;
+        } else if is(b"uri") {
+            c.uri = val;
+            has_uri = true;
+        } else if is(b"response") {
+            c.response = val;
+            has_resp = true;
+        } else if is(b"algorithm") {
+            c.algorithm = Some(val);
+        } else if is(b"cnonce") {
+            c.cnonce = Some(val);
+        } else if is(b"opaque") {
+            c.opaque = Some(val);
+        } else if is(b"qop") {
+            c.qop = Some(val);
+        } else if is(b"nc") {
+            c.nc = Some(val);
         }
     }
     (has_user && has_realm && has_nonce && has_uri && has_resp).then_some(c)
@@ -247,12 +286,14 @@ pub struct Secret {
 impl Secret {
     /// HA1 for `alg`: computed from the password when there is one,
     /// else the stored `ha1` when it has the right length.
-    pub fn ha1(&self, alg: Algorithm, user: &[u8], realm: &[u8]) -> Option<String> {
+    pub fn ha1(&self, alg: Algorithm, user: &[u8], realm: &[u8]) -> Option<Hex> {
         if !self.password.is_empty() {
-            return Some(alg.hash_hex(&[user, realm, &self.password]));
+            return Some(alg.hash(&[user, realm, &self.password]));
         }
-        (self.ha1.len() == alg.hex_len())
-            .then(|| String::from_utf8_lossy(&self.ha1).to_ascii_lowercase())
+        if self.ha1.len() != alg.hex_len() {
+            return None;
+        }
+        Hex::lower(&self.ha1)
     }
 }
 
@@ -322,7 +363,9 @@ impl Verifier {
         let slot = &self.nc[idx as usize & (NC_SLOTS - 1)];
         slot.store((idx as u64) << 32, Ordering::Relaxed);
         let mut s = format!("{ts:08x}{idx:08x}");
-        s.push_str(&to_hex(&self.mac(ts, idx)));
+        s.push_str(&String::from_utf8_lossy(
+            Hex::of(&self.mac(ts, idx)).as_bytes(),
+        ));
         s
     }
 
@@ -335,7 +378,7 @@ impl Verifier {
         let hexu32 = |s: &[u8]| u32::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok();
         let ts = hexu32(&nonce[..8])?;
         let idx = hexu32(&nonce[8..16])?;
-        let want = to_hex(&self.mac(ts, idx));
+        let want = Hex::of(&self.mac(ts, idx));
         if !bool::from(want.as_bytes().ct_eq(&nonce[16..])) {
             return None;
         }
@@ -370,7 +413,7 @@ impl Verifier {
     /// Without `qop` a nonce is good once (it counts as `nc=1`).
     pub fn check(
         &self,
-        c: &Credentials,
+        c: &Credentials<'_>,
         method: &[u8],
         secret: Option<&Secret>,
         now: u64,
@@ -404,16 +447,17 @@ impl Verifier {
         let Some(idx) = self.nonce_index(&c.nonce, now) else {
             return Verdict::NonceExpired;
         };
-        let dummy = Secret {
-            password: b"\0unknown-user\0".to_vec(),
-            ha1: Vec::new(),
+        // an unknown user costs the same work, so timing does not tell
+        let ha1 = match secret {
+            Some(s) => s.ha1(alg, &c.username, &c.realm),
+            None => Some(alg.hash(&[&c.username, &c.realm, b"\0unknown-user\0"])),
         };
-        let Some(ha1) = secret.unwrap_or(&dummy).ha1(alg, &c.username, &c.realm) else {
+        let Some(ha1) = ha1 else {
             return Verdict::InvalidPassword;
         };
-        let ha2 = alg.hash_hex(&[method, &c.uri]);
+        let ha2 = alg.hash(&[method, &c.uri]);
         let expected = if qop_auth {
-            alg.hash_hex(&[
+            alg.hash(&[
                 ha1.as_bytes(),
                 &c.nonce,
                 c.nc.as_deref().unwrap_or_default(),
@@ -422,10 +466,10 @@ impl Verifier {
                 ha2.as_bytes(),
             ])
         } else {
-            alg.hash_hex(&[ha1.as_bytes(), &c.nonce, ha2.as_bytes()])
+            alg.hash(&[ha1.as_bytes(), &c.nonce, ha2.as_bytes()])
         };
-        let resp = c.response.to_ascii_lowercase();
-        let good = bool::from(expected.as_bytes().ct_eq(&resp));
+        let good = Hex::lower(&c.response)
+            .is_some_and(|resp| bool::from(expected.as_bytes().ct_eq(resp.as_bytes())));
         if secret.is_none() {
             return Verdict::UserUnknown;
         }
@@ -480,7 +524,7 @@ mod tests {
         nonce: &str,
         nc: &str,
         now: u64,
-    ) -> Credentials {
+    ) -> Credentials<'static> {
         let ha1 = alg.hash_hex(&[b"alice", b"example.com", pass]);
         let ha2 = alg.hash_hex(&[b"REGISTER", b"sip:example.com"]);
         let resp = alg.hash_hex(&[
@@ -496,7 +540,19 @@ mod tests {
             "Digest username=\"alice\", realm=\"example.com\", nonce=\"{nonce}\", uri=\"sip:example.com\", response=\"{resp}\", algorithm={}, cnonce=\"c0ffee\", qop=auth, nc={nc}",
             alg.name()
         );
-        parse_credentials(hdr.as_bytes()).unwrap()
+        let c = parse_credentials(hdr.as_bytes()).unwrap();
+        Credentials {
+            username: Cow::Owned(c.username.into_owned()),
+            realm: Cow::Owned(c.realm.into_owned()),
+            nonce: Cow::Owned(c.nonce.into_owned()),
+            uri: Cow::Owned(c.uri.into_owned()),
+            response: Cow::Owned(c.response.into_owned()),
+            algorithm: c.algorithm.map(|a| Cow::Owned(a.into_owned())),
+            cnonce: c.cnonce.map(|a| Cow::Owned(a.into_owned())),
+            opaque: c.opaque.map(|a| Cow::Owned(a.into_owned())),
+            qop: c.qop.map(|a| Cow::Owned(a.into_owned())),
+            nc: c.nc.map(|a| Cow::Owned(a.into_owned())),
+        }
     }
 
     #[test]

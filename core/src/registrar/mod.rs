@@ -3,6 +3,8 @@
 //! the changes to make, the bindings afterwards (the 200's Contact list),
 //! or the error reply.
 
+use std::fmt::Write as _;
+
 use crate::usrloc::Binding;
 
 /// Registrar parameters (`modparam("registrar", ...)`).
@@ -115,7 +117,7 @@ pub enum Op {
     /// same instance and reg-id).
     Upsert(Binding),
     /// Remove the binding with this contact URI.
-    Remove(Box<str>),
+    Remove(std::sync::Arc<str>),
 }
 
 /// The result of [`update`].
@@ -229,8 +231,8 @@ pub fn outbound_headers(req: &Request, p: &Params) -> String {
     s
 }
 
-/// Applies a REGISTER to `current` (the bindings not yet expired) at
-/// `now` (unix seconds). `flags` are `save()`'s (0x04: one contact per
+/// Applies a REGISTER to `current` (the stored bindings; expired ones
+/// are left out) at `now` (unix seconds). `flags` are `save()`'s (0x04: one contact per
 /// AOR). `ruid` names new bindings.
 pub fn update(
     current: &[Binding],
@@ -240,7 +242,11 @@ pub fn update(
     now: u64,
     mut ruid: impl FnMut() -> String,
 ) -> Result<Outcome, Refusal> {
-    let mut bindings: Vec<Binding> = current.to_vec();
+    let mut bindings: Vec<Binding> = current
+        .iter()
+        .filter(|b| b.expires > now)
+        .cloned()
+        .collect();
     let mut ops = Vec::new();
     if req.star {
         if req.contacts.len() > 1 || req.expires != Some(0) {
@@ -436,7 +442,10 @@ impl Gruu<'_> {
     /// `sip:RUID-HASH@HOST;gr`: the record id and the AOR's hash (hex
     /// digits, lowest first), which lead `lookup()` to the binding.
     pub fn temporary(&self, ruid: &str) -> String {
-        let mut s = format!("sip:{ruid}-");
+        let mut s = String::with_capacity(ruid.len() + self.host.len() + 20);
+        s.push_str("sip:");
+        s.push_str(ruid);
+        s.push('-');
         let mut h = crate::usrloc::aor_hash(self.aor);
         while h != 0 {
             s.push(char::from(b"0123456789abcdef"[(h & 15) as usize]));
@@ -476,8 +485,7 @@ pub fn contact_header(bindings: &[Binding], now: u64, gruu: Option<Gruu<'_>>) ->
             s.push_str(";q=");
             s.push_str(&q_str(b.q));
         }
-        s.push_str(";expires=");
-        s.push_str(&(b.expires - now).to_string());
+        let _ = write!(s, ";expires={}", b.expires - now);
         if let Some(r) = &b.received {
             s.push_str(";received=\"");
             s.push_str(r);
@@ -496,8 +504,7 @@ pub fn contact_header(bindings: &[Binding], now: u64, gruu: Option<Gruu<'_>>) ->
             s.push('"');
         }
         if b.reg_id > 0 {
-            s.push_str(";reg-id=");
-            s.push_str(&b.reg_id.to_string());
+            let _ = write!(s, ";reg-id={}", b.reg_id);
         }
     }
     if !s.is_empty() {

@@ -31,32 +31,34 @@ use crossbeam::channel::{self, Receiver, Sender};
 use crate::auth::Secret;
 use crate::registrar::{self, Op};
 
-/// One contact bound to an address-of-record.
+/// One contact bound to an address-of-record. Its strings are shared
+/// (`Arc<str>`): the copies a REGISTER makes (the op, the reply's list,
+/// the table's new bucket) cost a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     /// Record unique id (Kamailio `ruid`).
-    pub ruid: Box<str>,
+    pub ruid: Arc<str>,
     /// The contact URI.
-    pub contact: Box<str>,
+    pub contact: Arc<str>,
     /// Source of the REGISTER when behind NAT (`sip:ip:port;transport=x`).
-    pub received: Option<Box<str>>,
+    pub received: Option<Arc<str>>,
     /// `Path` (RFC 3327), comma-separated URIs.
-    pub path: Option<Box<str>>,
+    pub path: Option<Arc<str>>,
     /// Absolute expiry, unix seconds.
     pub expires: u64,
     /// q in thousandths; -1 unspecified.
     pub q: i32,
-    pub callid: Box<str>,
+    pub callid: Arc<str>,
     pub cseq: u32,
     pub last_modified: u64,
     pub flags: u32,
     pub cflags: u32,
-    pub user_agent: Box<str>,
+    pub user_agent: Arc<str>,
     /// The local socket it registered through (`udp:1.2.3.4:5060`).
-    pub socket: Option<Box<str>>,
+    pub socket: Option<Arc<str>>,
     pub methods: Option<u32>,
     /// `+sip.instance` (RFC 5626 / GRUU).
-    pub instance: Option<Box<str>>,
+    pub instance: Option<Arc<str>>,
     /// `reg-id` (RFC 5626), 0 none.
     pub reg_id: u32,
 }
@@ -446,7 +448,7 @@ fn writer(shared: Arc<Shared>, rx: Receiver<Cmd>, opts: LocOptions) {
     }
 }
 
-fn opt(s: &Option<Box<str>>, out: &mut String) {
+fn opt(s: &Option<Arc<str>>, out: &mut String) {
     if let Some(s) = s {
         dbtext::escape(s, out);
     }
@@ -589,7 +591,7 @@ fn load_location(path: &Path) -> Result<Vec<(String, Binding)>, String> {
                 user_agent: s("user_agent").into(),
                 socket: o("socket"),
                 methods: s("methods").parse().ok(),
-                instance: o("instance").map(|i: Box<str>| i.trim_matches('"').into()),
+                instance: o("instance").map(|i: Arc<str>| i.trim_matches('"').into()),
                 reg_id: n("reg_id") as u32,
             },
         ));
@@ -597,12 +599,15 @@ fn load_location(path: &Path) -> Result<Vec<(String, Binding)>, String> {
     Ok(out)
 }
 
+/// User name → (domain, secret) rows.
+type Credentials = HashMap<String, Vec<(String, Arc<Secret>)>>;
+
 /// The subscriber table: credentials by user name, reloaded when its file
 /// changes (so `sipshard subscriber add` takes effect without a restart).
 pub struct SubscriberDb {
     db: Db,
     path: PathBuf,
-    map: ArcSwap<HashMap<String, Vec<(String, Secret)>>>,
+    map: ArcSwap<Credentials>,
 }
 
 impl std::fmt::Debug for SubscriberDb {
@@ -696,14 +701,14 @@ impl SubscriberDb {
     }
 
     fn reload(&self) -> Result<(), String> {
-        let mut m: HashMap<String, Vec<(String, Secret)>> = HashMap::new();
+        let mut m: Credentials = HashMap::new();
         for s in read_subscribers(&self.db)? {
             m.entry(s.username).or_default().push((
                 s.domain,
-                Secret {
+                Arc::new(Secret {
                     password: s.password.into_bytes(),
                     ha1: s.ha1.into_bytes(),
-                },
+                }),
             ));
         }
         self.map.store(Arc::new(m));
@@ -711,7 +716,7 @@ impl SubscriberDb {
     }
 
     /// Credentials of `user` (in `domain` when given: auth_db `use_domain`).
-    pub fn get(&self, user: &[u8], domain: Option<&[u8]>) -> Option<Secret> {
+    pub fn get(&self, user: &[u8], domain: Option<&[u8]>) -> Option<Arc<Secret>> {
         let user = std::str::from_utf8(user).ok()?;
         let m = self.map.load();
         let v = m.get(user)?;

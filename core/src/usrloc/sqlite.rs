@@ -135,7 +135,7 @@ pub fn load_location(path: &Path) -> Result<Vec<(String, Binding)>, String> {
             let text = |i: usize| -> rusqlite::Result<String> {
                 Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
             };
-            let opt = |i: usize| -> rusqlite::Result<Option<Box<str>>> {
+            let opt = |i: usize| -> rusqlite::Result<Option<std::sync::Arc<str>>> {
                 Ok(r.get::<_, Option<String>>(i)?
                     .filter(|s| !s.is_empty())
                     .map(Into::into))

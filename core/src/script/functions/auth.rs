@@ -125,11 +125,11 @@ fn header_name(proxy: bool) -> &'static [u8] {
 }
 
 /// The credentials of `realm` in the request's (Proxy-)Authorization.
-pub fn find_credentials(x: &Exec<'_, '_>, realm: &str, proxy: bool) -> Option<Credentials> {
+pub fn find_credentials<'m>(x: &Exec<'m, '_>, realm: &str, proxy: bool) -> Option<Credentials<'m>> {
     x.msg
         .headers_named(header_name(proxy))
         .filter_map(|h| auth::parse_credentials(h.value))
-        .find(|c| c.realm == realm.as_bytes())
+        .find(|c| *c.realm == *realm.as_bytes())
 }
 
 /// Verifies the request's credentials for `realm` against the subscriber
@@ -150,12 +150,12 @@ pub fn authorize(x: &mut Exec<'_, '_>, realm: &str, proxy: bool) -> i32 {
     };
     let domain = s.auth_use_domain.then_some(realm.as_bytes());
     let secret = subs.get(&c.username, domain);
-    verify(x, &c, secret.as_ref())
+    verify(x, &c, secret.as_deref())
 }
 
 /// Checks `c` against `secret` (None: unknown user), remembering an
 /// expired nonce for the next challenge's `stale=true`.
-fn verify(x: &mut Exec<'_, '_>, c: &Credentials, secret: Option<&auth::Secret>) -> i32 {
+fn verify(x: &mut Exec<'_, '_>, c: &Credentials<'_>, secret: Option<&auth::Secret>) -> i32 {
     let v = verifier(x).check(c, x.msg.method_bytes(), secret, crate::usrloc::now());
     if v == Verdict::NonceExpired {
         let k = msg_key(x);

@@ -108,7 +108,7 @@ fn auth_check(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let user_is = |na: Option<crate::sip::NameAddr<'_>>| {
         na.and_then(|n| n.parsed_uri().ok())
             .and_then(|u| u.user_unescaped().map(|u| u.into_owned()))
-            .is_some_and(|u| u == c.username)
+            .is_some_and(|u| *u == *c.username)
     };
     if !user_is(x.msg.from()) || (!proxy && !user_is(x.msg.to())) {
         return -8;

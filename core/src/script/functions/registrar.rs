@@ -283,7 +283,7 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
             .unwrap_or_default(),
         socket: Some(format!(
             "{}:{}:{}",
-            x.inb.proto.to_string().to_ascii_lowercase(),
+            x.inb.proto.lower_name(),
             x.inb.local.ip(),
             x.inb.local.port()
         )),
@@ -414,11 +414,9 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         );
     };
     let now = usrloc::now();
-    let current: Vec<Binding> = st
-        .get(&aor)
-        .map(|v| v.iter().filter(|b| b.expires > now).cloned().collect())
-        .unwrap_or_default();
-    match registrar::update(&current, &req, params, flags, now, || st.ruid(now)) {
+    let current = st.get(&aor);
+    let current = current.as_deref().unwrap_or_default();
+    match registrar::update(current, &req, params, flags, now, || st.ruid(now)) {
         Err(r) => fail(x, r.code, r.reason, r.detail, &r.extra, r.rc),
         Ok(o) => {
             st.apply(&aor, o.ops);
