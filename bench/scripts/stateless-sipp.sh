@@ -37,7 +37,10 @@
 #              the first three); sipshard-N / floor-N are the same binaries
 #              with SIPSHARD_UDP_BATCH=N (batched receive, shards::udp_batch,
 #              N datagrams per recvmmsg), for A/B against the default path
-#              (glommio recv_from per datagram); the summary knows N=32
+#              (glommio recv_from per datagram); the summary knows N=32;
+#              sipshard-old / floor-old run with OLD_ENV set (default
+#              "SIPSHARD_UDP_IO=glommio SIPSHARD_TM_TICK_MS=1": the send path
+#              and timer tick before shards::udp_io), for before/after A/B
 #   PORT_BASE  proxy port; uas = +10 (+11 control, +14 media), uac = +20 (default 25400)
 #   OUT        results directory (default results/stateless-sipp)
 #   BIN        directory holding sipshard and sipshard-bench
@@ -117,6 +120,10 @@ render() { # render TEMPLATE DEST
 	sed -e "s/@PROXY_PORT@/$PROXY_PORT/g" -e "s/@UAS_PORT@/$UAS_PORT/g" "$1" > "$2"
 }
 
+OLD_ENV=${OLD_ENV:-"SIPSHARD_UDP_IO=glommio SIPSHARD_TM_TICK_MS=1"}
+# extra environment of a system: OLD_ENV for the -old variants
+env_of() { case $1 in *-old) echo "$OLD_ENV" ;; esac; }
+
 # SIPSHARD_UDP_BATCH for a system: N for the -N variants, else 1 (the default)
 batch_of() { case $1 in *-[0-9]*) echo "${1##*-}" ;; *) echo "${SIPSHARD_UDP_BATCH:-1}" ;; esac; }
 
@@ -125,7 +132,7 @@ start_proxy() { # start_proxy SYSTEM DIR -> sets PROXY_PID
 	case $sys in
 	sipshard | sipshard-*)
 		render "$configs/sipshard-stateless.cfg" "$dir/proxy.cfg"
-		SIPSHARD_UDP_BATCH=$(batch_of "$sys") "${PIN_PROXY[@]}" "$BIN/sipshard" run -f "$dir/proxy.cfg" > "$dir/proxy.log" 2>&1 &
+		env $(env_of "$sys") SIPSHARD_UDP_BATCH=$(batch_of "$sys") "${PIN_PROXY[@]}" "$BIN/sipshard" run -f "$dir/proxy.cfg" > "$dir/proxy.log" 2>&1 &
 		;;
 	kamailio)
 		render "$configs/kamailio-stateless.cfg" "$dir/proxy.cfg"
@@ -133,7 +140,7 @@ start_proxy() { # start_proxy SYSTEM DIR -> sets PROXY_PID
 			> "$dir/proxy.log" 2>&1 &
 		;;
 	floor | floor-*)
-		SIPSHARD_UDP_BATCH=$(batch_of "$sys") "${PIN_PROXY[@]}" "$BIN/sipshard-bench" floor --listen "127.0.0.1:$PROXY_PORT" \
+		env $(env_of "$sys") SIPSHARD_UDP_BATCH=$(batch_of "$sys") "${PIN_PROXY[@]}" "$BIN/sipshard-bench" floor --listen "127.0.0.1:$PROXY_PORT" \
 			--upstream "127.0.0.1:$UAS_PORT" --shards 1 > "$dir/proxy.log" 2>&1 &
 		;;
 	esac
@@ -239,14 +246,14 @@ END {
 	printf "| calls/s | system | passed runs | CPU-µs/msg | user | system | sipp uac / uas CPU-µs per datagram | load averages (1/5/15 min) |\n|---|---|---|---|---|---|---|---|\n"
 	nr = 0; for (r in rates) rl[++nr] = r + 0
 	for (i = 2; i <= nr; i++) { t = rl[i]; for (j = i - 1; j >= 1 && rl[j] > t; j--) rl[j + 1] = rl[j]; rl[j + 1] = t }
-	no = split("sipshard kamailio floor sipshard-32 floor-32", order, " ")
+	no = split("sipshard kamailio floor sipshard-32 floor-32 sipshard-old floor-old", order, " ")
 	for (i = 1; i <= nr; i++) for (o = 1; o <= no; o++) {
 		key = rl[i] SUBSEP order[o]; if (!(key in runs)) continue
 		printf "| %d | %s | %d of %d | %.2f (%s) | %.2f | %.2f | %.2f / %.2f | %s |\n", rl[i], order[o], passed[key] + 0, runs[key],
 			median(all[key]), range(all[key]), median(usr[key]), median(sys[key]), median(uac[key]), median(uas[key]), loads[key]
 	}
-	printf "\nRatios per round (both runs must pass), median (range, rounds used):\n\n| calls/s | sipshard / floor | sipshard / Kamailio | Kamailio / floor | sipshard-32 / sipshard | floor-32 / floor | sipshard-32 / floor-32 | sipshard-32 / Kamailio |\n|---|---|---|---|---|---|---|---|\n"
-	npr = split("sipshard floor sipshard kamailio kamailio floor sipshard-32 sipshard floor-32 floor sipshard-32 floor-32 sipshard-32 kamailio", pr, " ")
+	printf "\nRatios per round (both runs must pass), median (range, rounds used):\n\n| calls/s | sipshard / floor | sipshard / Kamailio | Kamailio / floor | sipshard-32 / sipshard | floor-32 / floor | sipshard-32 / floor-32 | sipshard-32 / Kamailio | sipshard / sipshard-old | floor / floor-old | sipshard-old / floor-old | sipshard-old / Kamailio |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+	npr = split("sipshard floor sipshard kamailio kamailio floor sipshard-32 sipshard floor-32 floor sipshard-32 floor-32 sipshard-32 kamailio sipshard sipshard-old floor floor-old sipshard-old floor-old sipshard-old kamailio", pr, " ")
 	for (i = 1; i <= nr; i++) {
 		line = sprintf("| %d", rl[i])
 		for (q = 1; q < npr; q += 2) {
@@ -268,8 +275,8 @@ fi
 command -v sipp > /dev/null || die "sipp not found (apt-get install sip-tester)"
 for s in $SYSTEMS; do
 	case $s in
-	sipshard | sipshard-[0-9]*) [ -x "$BIN/sipshard" ] || die "$BIN/sipshard missing (cargo build --release -p sipshard, or set BIN)" ;;
-	floor | floor-[0-9]*) [ -x "$BIN/sipshard-bench" ] || die "$BIN/sipshard-bench missing (cargo build --release -p sipshard-bench)" ;;
+	sipshard | sipshard-[0-9]* | sipshard-old) [ -x "$BIN/sipshard" ] || die "$BIN/sipshard missing (cargo build --release -p sipshard, or set BIN)" ;;
+	floor | floor-[0-9]* | floor-old) [ -x "$BIN/sipshard-bench" ] || die "$BIN/sipshard-bench missing (cargo build --release -p sipshard-bench)" ;;
 	kamailio) command -v "$KAMAILIO" > /dev/null || die "kamailio not found (apt-get install kamailio, or set KAMAILIO)" ;;
 	*) die "unknown system $s (expected sipshard, kamailio, floor, sipshard-N or floor-N)" ;;
 	esac

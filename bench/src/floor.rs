@@ -4,7 +4,8 @@
 //! very module sipshard uses, `sipshard_shards::udp_batch` -- glommio's
 //! `recv_from` per datagram by default, or with `SIPSHARD_UDP_BATCH=N` a
 //! glommio wait for readiness then `recvmmsg` batches, as sipshard then does
-//! -- and `send_to`), which forwards datagrams without parsing them. "sipshard /
+//! -- and its sends, `sipshard_shards::udp_io`), which forwards datagrams
+//! without parsing them. "sipshard /
 //! floor" is then the cost of SIP itself.
 //!
 //! Routing rule (no parsing, and correct with many clients): each shard opens
@@ -21,6 +22,7 @@ use std::time::Duration;
 use clap::Args;
 use glommio::net::UdpSocket;
 use sipshard_shards::udp_batch::{batch_slots, Receiver};
+use sipshard_shards::udp_io;
 
 /// Command-line flags of `floor`.
 #[derive(Args, Debug, Clone)]
@@ -146,7 +148,7 @@ async fn relay_up(
             }
         },
     };
-    match sock.send(data).await {
+    match udp_io::send(&sock, data).await {
         Ok(_) => up.set(up.get() + 1),
         Err(_) => errors.set(errors.get() + 1),
     }
@@ -169,7 +171,7 @@ fn spawn_downstream(sock: Rc<UdpSocket>, front: Rc<UdpSocket>, client: SocketAdd
                     Ok(n) => {
                         for i in 0..n {
                             match rx.get(i) {
-                                Some((data, _)) => count(front.send_to(data, client).await.is_ok()),
+                                Some((data, _)) => count(udp_io::send_to(&front, data, client).await.is_ok()),
                                 None => count(false),
                             }
                         }
@@ -183,7 +185,7 @@ fn spawn_downstream(sock: Rc<UdpSocket>, front: Rc<UdpSocket>, client: SocketAdd
         let mut buf = vec![0u8; crate::batch::MAX_DATAGRAM];
         while !crate::stop::requested() {
             let ok = match sock.recv(&mut buf).await {
-                Ok(n) => front.send_to(&buf[..n], client).await.is_ok(),
+                Ok(n) => udp_io::send_to(&front, &buf[..n], client).await.is_ok(),
                 Err(_) => false,
             };
             count(ok);

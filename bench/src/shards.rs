@@ -37,7 +37,7 @@ where
     let mut handles = Vec::with_capacity(n);
     for (i, cpu) in pick_cpus(n, cpus).into_iter().enumerate() {
         let job = job.clone();
-        let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        let h = sipshard_shards::server::tune_executor(LocalExecutorBuilder::new(Placement::Fixed(cpu)))
             .name(&format!("{name}-{i}"))
             .spawn(move || job(i))
             .map_err(|e| format!("cannot start {name} shard {i} on CPU {cpu}: {e}"))?;

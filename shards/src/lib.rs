@@ -36,5 +36,6 @@ pub mod sockets;
 pub mod tcp;
 pub mod udp;
 pub mod udp_batch;
+pub mod udp_io;
 
 pub use server::{run, run_with, RunError, ServerConfig};

@@ -116,6 +116,26 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// Executor settings that change the cost of a wake-up, from the
+/// environment (read when a shard starts; unset = glommio's defaults):
+/// `SIPSHARD_SPIN_US` (poll this long before parking when idle) and
+/// `SIPSHARD_PREEMPT_MS` (the preemption timer re-armed on every poll).
+/// The benchmark's floor relay applies the same, so its executor matches.
+pub fn tune_executor(mut b: LocalExecutorBuilder) -> LocalExecutorBuilder {
+    let num = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(us) = num("SIPSHARD_SPIN_US").filter(|&us| us > 0) {
+        b = b.spin_before_park(Duration::from_micros(us.min(10_000)));
+    }
+    if let Some(ms) = num("SIPSHARD_PREEMPT_MS").filter(|&ms| ms > 0) {
+        b = b.preempt_timer(Duration::from_millis(ms.min(10_000)));
+    }
+    b
+}
+
 /// Starts the shards and blocks until they stop.
 ///
 /// Sockets are bound inside each shard before any shard starts serving, so
@@ -158,10 +178,12 @@ pub fn run_with<R: Router + 'static>(
         let logger = logger.clone();
         let stats = stats.clone();
         let ready = ready_tx.clone();
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(i % cpus))
-            .name(&format!("shard-{i}"))
-            .io_memory(1 << 20)
-            .ring_depth(1024);
+        let builder = tune_executor(
+            LocalExecutorBuilder::new(Placement::Fixed(i % cpus))
+                .name(&format!("shard-{i}"))
+                .io_memory(1 << 20)
+                .ring_depth(1024),
+        );
         let handle = builder
             .spawn(move || async move {
                 Shard::serve(cfg, router, index, mesh, logger, stats, own, ready).await

@@ -17,6 +17,7 @@ use sipshard_core::route_io::{level, ConnId, Inbound, LocalSocket, Outbound, Rou
 use sipshard_core::sip::Message;
 use sipshard_core::tm::proxy::{Output, TxId};
 use sipshard_core::tm::table::{RequestMatch, ResponseMatch, Table};
+use sipshard_core::tm::timers::{coalesce, TICK_MS};
 use sipshard_core::transport::Transport;
 
 use crate::conn_index::ConnIndex;
@@ -469,6 +470,7 @@ impl<R: Router + 'static> Shard<R> {
         let Some(next) = tm.borrow().next_deadline() else {
             return;
         };
+        let next = coalesce(next, tm_tick_ms());
         if self.tm_armed.get().is_none_or(|armed| next < armed) {
             self.tm_armed.set(Some(next));
             let _ = wake.try_send(());
@@ -515,7 +517,7 @@ impl<R: Router + 'static> Shard<R> {
         });
         match sock {
             Some((_, s)) => {
-                if let Err(e) = s.send_to(&out.bytes, out.dst).await {
+                if let Err(e) = crate::udp_io::send_to(s, &out.bytes, out.dst).await {
                     self.stats().dropped(DropReason::SendError);
                     if self.logger.enabled(level::WARN) {
                         self.logger.log(
@@ -645,17 +647,31 @@ fn shard_tm_config<R: Router>(
     Some(cfg)
 }
 
+/// The timer tick in ms: `SIPSHARD_TM_TICK_MS` (1 = wake at every
+/// deadline's own millisecond), else [`TICK_MS`]. Read once.
+fn tm_tick_ms() -> u64 {
+    static TICK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICK.get_or_init(|| {
+        std::env::var("SIPSHARD_TM_TICK_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(TICK_MS, |t| t.clamp(1, 100))
+    })
+}
+
 /// The shard's transaction timers: sleeps until the table's next deadline
-/// (or until woken for an earlier one), runs the due timers, and carries
-/// out their outputs.
+/// rounded up to the timer tick (or until woken for an earlier one), runs
+/// the due timers, and carries out their outputs. Deadlines of one tick
+/// share one wake-up.
 async fn tm_timers<R: Router + 'static>(
     shard: Rc<Shard<R>>,
     wakeups: glommio::channels::local_channel::LocalReceiver<()>,
 ) {
     let Some(tm) = &shard.tm else { return };
     shard.publish_tm_stats();
+    let tick = tm_tick_ms();
     loop {
-        let next = tm.borrow().next_deadline();
+        let next = tm.borrow().next_deadline().map(|at| coalesce(at, tick));
         shard.tm_armed.set(next);
         match next {
             None => {
