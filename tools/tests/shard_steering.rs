@@ -216,9 +216,59 @@ fn stateless_forward_with_two_shards() {
     calls_steered("steer-forward", false, 3000);
 }
 
-/// A raw callee: the INVITE relayed to it names a port other than the
-/// shared one in our Via, and a 200 sent to that port (from an address the
-/// shared socket never heard from) is relayed back to the caller.
+/// Sends an OPTIONS with `call_id` from `caller` through the proxy at
+/// `target` and returns what `callee` received and where from.
+fn relay_request(
+    caller: &UdpSocket,
+    callee: &UdpSocket,
+    target: SocketAddr,
+    call_id: &str,
+) -> (String, SocketAddr) {
+    let caller_port = caller.local_addr().unwrap().port();
+    let request = format!(
+        "OPTIONS sip:service@{HOST}:{proxy} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {HOST}:{caller_port};branch=z9hG4bK{call_id};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:a@{HOST}>;tag=1\r\n\
+         To: <sip:service@{HOST}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n",
+        proxy = target.port()
+    );
+    caller.send_to(request.as_bytes(), target).unwrap();
+    let mut buf = [0u8; 65535];
+    let (n, from) = callee
+        .recv_from(&mut buf)
+        .expect("the request reaches the callee");
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
+}
+
+/// Answers `got` with a 200 sent from a fresh socket to `to`; the status
+/// of what the caller then receives, and from where.
+fn answer(got: &str, call_id: &str, to: SocketAddr, caller: &UdpSocket) -> (u16, SocketAddr) {
+    let vias: Vec<&str> = got.lines().filter(|l| l.starts_with("Via: ")).collect();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:a@{HOST}>;tag=1\r\nTo: <sip:service@{HOST}>;tag=2\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        vias.join("\r\n")
+    );
+    let answerer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    answerer.send_to(ok.as_bytes(), to).unwrap();
+    let mut buf = [0u8; 65535];
+    let (n, from) = caller
+        .recv_from(&mut buf)
+        .expect("the 200 reaches the caller");
+    (status_of(&buf[..n]).unwrap_or(0), from)
+}
+
+/// A raw callee: the request relayed to it names a port other than the
+/// shared one in our Via, is sent from that port, and keeps the shared
+/// port in Record-Route; a 200 sent to that port from an address the
+/// proxy never heard from is relayed back to the caller. 200s sent to the
+/// shared port instead (16 source ports, so the kernel's hash puts some on
+/// the shard that does not own the transaction) are relayed too, over the
+/// mesh hand-off.
 #[test]
 fn response_to_the_advertised_port_is_relayed() {
     let _one = serial();
@@ -229,30 +279,16 @@ fn response_to_the_advertised_port_is_relayed() {
         .unwrap();
     let callee_port = callee.local_addr().unwrap().port();
     let proxy = free_port();
+    let sock = ctl_socket(&dir);
     let cfg = dir.write("sipshard.cfg", &cfg(proxy, callee_port, true));
-    let _server = Sipshard::start(&cfg, &[]);
+    let _server = Sipshard::start(&cfg, &["--ctl-socket", sock.to_str().unwrap()]);
     let target: SocketAddr = format!("{HOST}:{proxy}").parse().unwrap();
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     caller
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let caller_port = caller.local_addr().unwrap().port();
-    let request = format!(
-        "OPTIONS sip:service@{HOST}:{proxy} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {HOST}:{caller_port};branch=z9hG4bKsteer1;rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:a@{HOST}>;tag=1\r\n\
-         To: <sip:service@{HOST}>\r\n\
-         Call-ID: steer-raw-1\r\n\
-         CSeq: 1 OPTIONS\r\n\
-         Content-Length: 0\r\n\r\n"
-    );
-    caller.send_to(request.as_bytes(), target).unwrap();
-    let mut buf = [0u8; 65535];
-    let (n, from) = callee
-        .recv_from(&mut buf)
-        .expect("the request reaches the callee");
-    let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+
+    let (got, from) = relay_request(&caller, &callee, target, "steer-raw-0");
     let top = got
         .lines()
         .find(|l| l.starts_with("Via: "))
@@ -273,24 +309,21 @@ fn response_to_the_advertised_port_is_relayed() {
         got.contains(&rr),
         "Record-Route keeps the shared port: {got}"
     );
-
-    // Answer from a fresh socket to the advertised port.
-    let vias: Vec<&str> = got.lines().filter(|l| l.starts_with("Via: ")).collect();
-    let ok = format!(
-        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:a@{HOST}>;tag=1\r\nTo: <sip:service@{HOST}>;tag=2\r\n\
-         Call-ID: steer-raw-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-        vias.join("\r\n")
-    );
-    let answerer = UdpSocket::bind("127.0.0.1:0").unwrap();
-    answerer
-        .send_to(ok.as_bytes(), format!("127.0.0.1:{via_port}"))
-        .unwrap();
-    let (n, from) = caller
-        .recv_from(&mut buf)
-        .expect("the 200 reaches the caller");
-    assert_eq!(status_of(&buf[..n]), Some(200));
+    let own: SocketAddr = format!("{HOST}:{via_port}").parse().unwrap();
+    let (code, from) = answer(&got, "steer-raw-0", own, &caller);
+    assert_eq!(code, 200);
     assert_eq!(
         from, target,
         "the reply leaves from the shared listen socket"
     );
+    assert_eq!(stat(&sock, "sipshard:cross_shard_handoffs"), 0);
+
+    for i in 1..=16 {
+        let call_id = format!("steer-raw-{i}");
+        let (got, from) = relay_request(&caller, &callee, target, &call_id);
+        assert_eq!(from.port(), via_port, "the same shard sends: {got}");
+        let (code, from) = answer(&got, &call_id, target, &caller);
+        assert_eq!((code, from), (200, target), "{call_id}");
+    }
+    assert!(stat(&sock, "sipshard:cross_shard_handoffs") >= 1);
 }
