@@ -14,6 +14,7 @@
 mod common;
 
 use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,9 +54,20 @@ impl Proxy {
 }
 
 impl Drop for Proxy {
+    /// Kamailio forks its workers: SIGTERM to its process group (its own,
+    /// made at spawn) so none is left behind, then SIGKILL if needed.
     fn drop(&mut self) {
         if let Proxy::Kamailio(c) = self {
-            let _ = c.kill();
+            let group = format!("-{}", c.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
             let _ = c.wait();
         }
     }
@@ -124,6 +136,7 @@ fn start(server: Server, dir: &TestDir, port: u16, cfg_text: &str) -> Proxy {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
+                .process_group(0)
                 .spawn()
                 .expect("starting kamailio");
             Proxy::Kamailio(child)

@@ -405,18 +405,23 @@ fn parallel_fork_first_200_wins_and_the_other_branch_is_cancelled() {
 }
 
 /// 5 % of the messages each sipp sends or receives are lost (`-lost 5` on
-/// the caller and on the callee): the calls complete through the
-/// retransmissions of the ends and of the proxy's transactions.
+/// the caller and on the callee): every call completes through the
+/// retransmissions of the ends and of the proxy's transactions (without
+/// them about 5 % of the calls, 15 of 300, would fail on the first lost
+/// INVITE alone).
 ///
-/// sipp's UAS has a blind spot: when it "loses" the first copy of an
-/// INVITE, it can ignore every retransmission of it. A capture shows
-/// sipshard retransmitting such an INVITE 11 times until Timer B, and
-/// Kamailio 5.6 with the same config and the same sipp command lines loses
-/// 0–2 calls of 300 the same way (measured side by side: 1, 2, 0). So the
-/// test allows that many; without retransmissions about 5 % of the calls
-/// (15 of 300) would fail on the first lost INVITE alone.
+/// The callee runs `uas_lossy.xml`, not sipp's built-in `uas`: with the
+/// built-in one 0–4 calls of 300 failed per run, on sipshard and on
+/// Kamailio 5.6 alike (Kamailio, same routing and sipp command lines:
+/// 0, 1, 1). The traces showed why: when sipp "loses" both its 180 and its
+/// 200, the proxy retransmits the INVITE (Timer A) and sipp 3.6 takes the
+/// copy as unexpected (it keeps the retransmission hash only for the first
+/// send after a receive) and drops the call: ten INVITEs reach it, none
+/// is answered, Timer B ends the call 32 s later. A late BYE retransmission
+/// after the built-in 4 s timewait was the other, rarer, failure. With the
+/// fixed callee: 300 of 300 in 8 runs on sipshard and 3 on Kamailio.
 #[test]
-fn five_percent_loss_on_both_legs_calls_complete_as_with_kamailio() {
+fn five_percent_loss_on_both_legs_all_calls_complete() {
     if !have_sipp() {
         return;
     }
@@ -429,15 +434,17 @@ fn five_percent_loss_on_both_legs_calls_complete_as_with_kamailio() {
         &tm_cfg(proxy, "", &dst, "t_reply(\"500\", \"Unexpected Failure\");"),
     );
     let mut server = Sipshard::start(&cfg, &[]);
-    let _uas = uas(callee, "u1", &["-sn", "uas", "-lost", "5"]);
+    let _uas = uas(
+        callee,
+        "u1",
+        &["-sf", &scenario("uas_lossy.xml"), "-lost", "5"],
+    );
     let calls = 300;
     let r = uac(&dir, proxy, "u1", &["-sn", "uac", "-lost", "5"], calls, 100);
+    eprintln!("5 % loss: {r:?}");
     assert!(server.alive(), "sipshard exited during the run");
-    assert_eq!(r.successful + r.failed, calls, "every call ended: {r:?}");
-    assert!(
-        r.failed <= 3,
-        "more calls failed than Kamailio loses here: {r:?}"
-    );
+    assert_eq!(r.successful, calls, "every call completed: {r:?}");
+    assert_eq!(r.failed, 0, "{r:?}");
     assert!(r.retransmissions > 0, "loss caused retransmissions: {r:?}");
 }
 
