@@ -18,7 +18,6 @@ mod common;
 mod registrar_ua;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -26,7 +25,6 @@ use registrar_ua::*;
 
 const INST_A: &str = "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";
 const INST_B: &str = "<urn:uuid:11111111-0000-1000-8000-000A95A0E128>";
-const KAMAILIO_MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 fn cfg(port: u16) -> String {
     format!(
@@ -59,44 +57,6 @@ request_route {{
 }}
 "#
     )
-}
-
-struct Kamailio(Child);
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_kamailio(cfg: &std::path::Path, port: u16) -> Option<Kamailio> {
-    if Command::new("kamailio").arg("-v").output().is_err() {
-        if std::env::var("CI").is_ok() {
-            panic!("kamailio is not installed (apt-get install -y kamailio); CI must have it");
-        }
-        eprintln!("SKIPPED: kamailio is not installed");
-        return None;
-    }
-    let child = Command::new("kamailio")
-        .arg("-f")
-        .arg(cfg)
-        .args(["-DD", "-E", "-n", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting kamailio");
-    let k = Kamailio(child);
-    // ready when it answers
-    let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for i in 0..50 {
-        let opt = options_to(to, &format!("k-ready-{i}"));
-        if udp_exchange(to, &opt, Duration::from_millis(200)).is_some() {
-            return Some(k);
-        }
-    }
-    panic!("kamailio did not start");
 }
 
 /// A response reduced to what both servers must agree on: the status

@@ -5,7 +5,12 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Where Debian's kamailio package keeps its modules (configs name it in
+/// `mpath`; sipshard ignores `mpath`).
+pub const KAMAILIO_MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 /// One UDP socket acting as a phone.
 pub struct Ua {
@@ -145,6 +150,52 @@ impl Ua {
             .unwrap_or(self.proxy);
         self.sock.send_to(out.as_bytes(), to).unwrap();
     }
+}
+
+/// Kamailio 5.6 run in the foreground, killed when dropped.
+pub struct Kamailio(Child);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start_kamailio(cfg: &std::path::Path, port: u16) -> Option<Kamailio> {
+    if Command::new("kamailio").arg("-v").output().is_err() {
+        if std::env::var("CI").is_ok() {
+            panic!("kamailio is not installed (apt-get install -y kamailio); CI must have it");
+        }
+        eprintln!("SKIPPED: kamailio is not installed");
+        return None;
+    }
+    let child = Command::new("kamailio")
+        .arg("-f")
+        .arg(cfg)
+        .args(["-DD", "-E", "-n", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting kamailio");
+    let k = Kamailio(child);
+    // ready when it answers (any reply)
+    let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let probe = Ua::new(to);
+    for i in 0..50 {
+        probe.send(&format!(
+            "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {};branch=z9hG4bK-ready-{i}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:p@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1>\r\n\
+             Call-ID: ready-{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            probe.addr
+        ));
+        if probe.recv(Duration::from_millis(200)).is_some() {
+            return Some(k);
+        }
+    }
+    panic!("kamailio did not start");
 }
 
 /// The request URI of a request.
