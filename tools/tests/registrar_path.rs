@@ -5,7 +5,8 @@
 //! with that binding's Path as its Route, never the other branch's. The
 //! same config and the same sockets run against Kamailio, and what each
 //! phone receives (R-URI, Route) and the 200 OKs' Path lines must be the
-//! same.
+//! same; so must the answer to a REGISTER with a Path but without
+//! `Supported: path` (strict path_mode: 420, the binding saved).
 
 mod common;
 mod registrar_ua;
@@ -66,6 +67,17 @@ fn branches(phones: &[&Ua], call_id: &str) -> Vec<(String, Vec<String>)> {
 struct Run {
     path_lines: Vec<Vec<String>>,
     branches: Vec<(String, Vec<String>)>,
+    /// A REGISTER with Path but no `Supported: path` (strict path_mode):
+    /// its status line, Contact, Unsupported, Path, P-Registrar-Error.
+    strict: Vec<String>,
+}
+
+fn strict_lines(resp: &str) -> Vec<String> {
+    let mut out = vec![resp.split("\r\n").next().unwrap_or("").to_string()];
+    for name in ["Contact", "Unsupported", "Path", "P-Registrar-Error"] {
+        out.extend(headers(resp, name).iter().map(|v| format!("{name}: {v}")));
+    }
+    out
 }
 
 fn run(proxy: SocketAddr, a: &mut Ua, b: &mut Ua, tag: &str) -> Run {
@@ -95,9 +107,17 @@ fn run(proxy: SocketAddr, a: &mut Ua, b: &mut Ua, tag: &str) -> Run {
         .recv_final(Duration::from_secs(5))
         .unwrap_or_default();
     assert_eq!(status(&fin), 486, "{tag}: {fin}");
+    let r = a.register(
+        "carol",
+        "<sip:carol@192.0.2.30:5999>",
+        &format!("{tag}-strict"),
+        1,
+        "Path: <sip:127.0.0.1:9;lr>\r\n",
+    );
     Run {
         path_lines,
         branches,
+        strict: strict_lines(&r),
     }
 }
 
@@ -125,6 +145,8 @@ fn each_forked_branch_goes_to_its_own_path_as_kamailio_does() {
         s.branches, k.branches,
         "what each phone got (sipshard, Kamailio)"
     );
+    assert_eq!(s.strict, k.strict, "Path without Supported: path");
+    assert_eq!(s.strict[0], "SIP/2.0 420 Bad Extension", "{:?}", s.strict);
     // and what that is: each phone its own Contact and its own Path only
     for (i, ua) in [&a, &b].iter().enumerate() {
         let (ruri, routes) = &s.branches[i];

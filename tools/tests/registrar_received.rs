@@ -121,5 +121,6 @@ fn received_avp_routes_each_forked_branch_to_its_phones_socket() {
     // After a restart the persisted received address still routes.
     drop(server);
     let _server = Sipshard::start(&path, &[]);
+    wait_answering(proxy);
     call_reaches_both(proxy, &[(&a, ca), (&b, cb)], "call-2");
 }

@@ -33,6 +33,10 @@ pub struct Params {
     pub regid_mode: u32,
     /// `flow_timer` (s): the `Flow-Timer` of outbound 200s; 0 none.
     pub flow_timer: u32,
+    /// `path_mode` (with `use_path`): 0 the 200 never carries the Path,
+    /// 1 when the phone has `Supported: path`, 2 (strict) and otherwise
+    /// 420 (the binding is saved).
+    pub path_mode: u32,
 }
 
 impl Default for Params {
@@ -51,6 +55,7 @@ impl Default for Params {
             outbound_mode: 0,
             regid_mode: 0,
             flow_timer: 0,
+            path_mode: 2,
         }
     }
 }

@@ -165,6 +165,12 @@ pub fn modparam(
         ("registrar", "case_sensitive") => s.params.case_sensitive = yes()?,
         ("registrar", "default_q") => s.params.default_q = int()?.clamp(-1, 1000) as i32,
         ("registrar", "gruu_enabled") => s.params.gruu_enabled = yes()?,
+        ("registrar", "path_mode") => {
+            s.params.path_mode = match u32v()? {
+                m @ 0..=2 => m,
+                m => return Err(format!("registrar path_mode {m}: 0, 1 or 2")),
+            }
+        }
         ("registrar", "outbound_mode") => {
             s.params.outbound_mode = match u32v()? {
                 m @ 0..=2 => m,
@@ -430,11 +436,29 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
                         host: &host,
                     });
                 let mut h = registrar::contact_header(&o.bindings, now, gruu);
+                // path_mode (Kamailio): 0 never echoes the Path, 1 when
+                // the phone supports it, 2 also answers 420 when it does
+                // not (the binding is saved all the same)
+                let mut unsupported_path = false;
                 if let Some(p) = &req.path {
-                    h.push_str(&format!("Path: {p}\r\n"));
+                    let supported = req.supports("path");
+                    unsupported_path = params.path_mode == 2 && !supported;
+                    if unsupported_path {
+                        h.push_str("Unsupported: path\r\n");
+                    }
+                    if params.path_mode != 0 && (supported || unsupported_path) {
+                        h.push_str("Path: ");
+                        h.push_str(p);
+                        h.push_str("\r\n");
+                    }
                 }
                 h.push_str(&registrar::outbound_headers(&req, params));
-                reply_with(x, 200, "OK", &h);
+                if unsupported_path {
+                    h.push_str("P-Registrar-Error: No support for found Path indicated\r\n");
+                    reply_with(x, 420, "Bad Extension", &h);
+                } else {
+                    reply_with(x, 200, "OK", &h);
+                }
             }
             o.code
         }
