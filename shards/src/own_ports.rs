@@ -6,7 +6,11 @@
 //! hash puts the peer's 4-tuple.
 //!
 //! Listen addresses with `advertise` get none: the public side of a NAT
-//! would not know the ephemeral port. shards=1 gets none either.
+//! would not know the ephemeral port. shards=1 gets none either, and
+//! neither does any shard with `SIPSHARD_SHARD_PORTS=off` in the
+//! environment (for a firewall that cannot open the ephemeral range, and
+//! for A/B measurements): responses then reach the shared port and are
+//! handed over the mesh.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,13 +38,28 @@ pub struct OwnPort {
     pub local: LocalSocket,
 }
 
+/// Whether per-shard ports are wanted, from the value of
+/// `SIPSHARD_SHARD_PORTS`: on unless it says `off`, `0`, `no` or `false`.
+pub fn wanted(setting: Option<&str>) -> bool {
+    !matches!(
+        setting.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
+        Some("off" | "0" | "no" | "false")
+    )
+}
+
 /// Binds `n` own sockets per eligible UDP listen address; element `i` goes
-/// to the `i`-th shard started. Empty sets when `n` is 1.
+/// to the `i`-th shard started. Empty sets when `n` is 1 or when
+/// `SIPSHARD_SHARD_PORTS` turns them off.
 pub fn bind_all(cfg: &ServerConfig, n: usize) -> Result<Vec<OwnSockets>, RunError> {
+    let setting = std::env::var("SIPSHARD_SHARD_PORTS").ok();
+    bind_all_if(cfg, n, wanted(setting.as_deref()))
+}
+
+fn bind_all_if(cfg: &ServerConfig, n: usize, on: bool) -> Result<Vec<OwnSockets>, RunError> {
     let mut per_shard: Vec<Vec<(SocketAddr, std::net::UdpSocket)>> =
         (0..n).map(|_| Vec::new()).collect();
     let mut all = Vec::new();
-    if n > 1 {
+    if n > 1 && on {
         let eligible = cfg
             .listen
             .iter()
@@ -108,6 +127,19 @@ mod tests {
             addr: addr.parse().unwrap(),
             advertise: advertise.map(|(h, p)| (h.to_string(), p)),
         }
+    }
+
+    #[test]
+    fn switched_off_by_the_environment_value() {
+        assert!(wanted(None));
+        assert!(wanted(Some("on")));
+        assert!(wanted(Some("1")));
+        for v in ["off", "OFF", " 0 ", "no", "false"] {
+            assert!(!wanted(Some(v)), "{v}");
+        }
+        let c = cfg(vec![udp("127.0.0.1:0", None)]);
+        let own = bind_all_if(&c, 2, false).unwrap();
+        assert!(own.iter().all(|o| o.sockets.is_empty() && o.all.is_empty()));
     }
 
     #[test]

@@ -327,3 +327,37 @@ fn response_to_the_advertised_port_is_relayed() {
     }
     assert!(stat(&sock, "sipshard:cross_shard_handoffs") >= 1);
 }
+
+/// `SIPSHARD_SHARD_PORTS=off`: no per-shard port, our Via names the shared
+/// port and the request leaves from it (the firewall escape hatch).
+#[test]
+fn switched_off_requests_keep_the_shared_port() {
+    let _one = serial();
+    let dir = TestDir::new("steer-off");
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    callee
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let proxy = free_port();
+    let cfg = dir.write(
+        "sipshard.cfg",
+        &cfg(proxy, callee.local_addr().unwrap().port(), true),
+    );
+    let mut cmd = std::process::Command::new(sipshard_bin());
+    cmd.arg("run")
+        .arg("-f")
+        .arg(&cfg)
+        .env("SIPSHARD_SHARD_PORTS", "off");
+    let _server = Sipshard::spawn(cmd);
+    let target: SocketAddr = format!("{HOST}:{proxy}").parse().unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    caller
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let (got, from) = relay_request(&caller, &callee, target, "steer-off-0");
+    assert_eq!(from, target, "sent from the shared socket");
+    let via = format!("Via: SIP/2.0/UDP {HOST}:{proxy};branch=z9hG4bK");
+    assert!(got.contains(&via), "{got}");
+    let (code, _) = answer(&got, "steer-off-0", target, &caller);
+    assert_eq!(code, 200);
+}
