@@ -308,8 +308,10 @@ fn failure_route_after_a_timeout_without_reply() {
     let _one = serial();
     for server in SERVERS {
         let dir = TestDir::new(&format!("routes-timeout-{server:?}"));
-        let (proxy, silent) = (free_port(), free_port());
-        let sink = UdpSocket::bind((HOST, silent)).unwrap();
+        let proxy = free_port();
+        // A callee that never answers: a socket nobody reads.
+        let sink = UdpSocket::bind((HOST, 0)).unwrap();
+        let silent = sink.local_addr().unwrap().port();
         let cfg = config(proxy, &failure_request(silent), FAILURE_FLAGS);
         let mut p = start(server, &dir, proxy, &cfg);
         let r = call(
