@@ -7,7 +7,9 @@
 //! all prepared before the measurement.
 //!
 //! Reports ns/REGISTER and heap allocations/REGISTER (a counting global
-//! allocator). For repeatable instruction counts:
+//! allocator); `--bindings N` instead reports the resident memory per
+//! binding of N AORs in the in-memory table. For repeatable instruction
+//! counts:
 //!
 //! ```text
 //! cargo build --release -p sipshard-core --example register_bench
@@ -177,7 +179,69 @@ fn status(env: &Env) -> &str {
     std::str::from_utf8(&env.last[8..11]).unwrap_or("")
 }
 
+/// Resident memory of this process, bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// `--bindings N`: memory per binding of the in-memory location table,
+/// N distinct AORs saved as `save()` saves them (one Contact each, with
+/// Call-ID, User-Agent, socket and received).
+fn memory_per_binding(n: u64) {
+    use sipshard_core::registrar::{update, ContactIn, Params, Request};
+    use sipshard_core::usrloc::{now, LocOptions, LocationStore};
+    let st = LocationStore::open(
+        None,
+        LocOptions {
+            db_mode: 0,
+            timer_interval: 60,
+        },
+    )
+    .expect("location table");
+    let before = rss();
+    let t = now();
+    for i in 0..n {
+        let req = Request {
+            contacts: vec![ContactIn {
+                uri: format!("sip:user{i}@192.0.2.1:5061;transport=udp"),
+                ..Default::default()
+            }],
+            callid: format!("{i:x}-4711@192.0.2.1"),
+            cseq: 1,
+            received: Some(format!("sip:198.51.100.1:{}", 1024 + i % 60000)),
+            user_agent: "register_bench/1.0".into(),
+            socket: Some("udp:127.0.0.1:5060".into()),
+            ..Default::default()
+        };
+        let o = update(&[], &req, &Params::default(), 0, t, || st.ruid(t)).expect("saved");
+        st.apply(&format!("user{i}"), o.ops);
+    }
+    let after = rss();
+    println!("bindings: {}", st.len());
+    println!(
+        "RSS {:.1} MB -> {:.1} MB: {} bytes per binding",
+        before as f64 / 1e6,
+        after as f64 / 1e6,
+        (after - before) / n.max(1)
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--bindings")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+    {
+        memory_per_binding(n);
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("register-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let ha1 = Algorithm::Md5.hash_hex(&[USER.as_bytes(), REALM.as_bytes(), PASS.as_bytes()]);
@@ -226,7 +290,6 @@ fn main() {
         .expect("a nonce in the 401")
         .to_string();
 
-    let args: Vec<String> = std::env::args().collect();
     let n: u32 = args
         .iter()
         .position(|a| a == "--registers")
