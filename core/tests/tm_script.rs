@@ -96,7 +96,11 @@ impl Proxy {
     }
 
     fn invite(&mut self) {
-        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
+        self.request(INVITE.to_string());
+    }
+
+    fn request(&mut self, text: String) {
+        let msg = Message::parse(text.into_bytes()).unwrap();
         Router::on_request(
             &*self.cfg.program,
             msg,
@@ -444,4 +448,34 @@ fn t_reply_reason_is_a_leading_pv_or_literal_text() {
             format!("SIP/2.0 408 {want}")
         );
     }
+}
+
+/// The `$avp`s kept per transaction do not outlive it for long: with
+/// 5000 transactions that each leave an `$avp` and end (the callee never
+/// answers; Timer B and the wait timers run out), the store is swept down
+/// to about the live ones.
+#[test]
+fn avps_of_ended_transactions_are_swept() {
+    let mut p = Proxy::new(
+        "request_route {\n    $avp(x) = \"v\";\n    $du = \"sip:10.0.0.1:5070\";\n    t_set_fr(0, 500);\n    t_relay();\n}\n",
+    );
+    for i in 0..5000u64 {
+        let text = INVITE
+            .replace("branch=z9hG4bKabc", &format!("branch=z9hG4bKsweep{i}"))
+            .replace("Call-ID: c1", &format!("Call-ID: sweep{i}"));
+        p.request(text);
+        p.env.out.clear();
+        if i % 100 == 99 {
+            // Everything started so far times out and ends.
+            p.advance(p.env.now + 60_000);
+            p.env.out.clear();
+        }
+    }
+    let live = p.env.table.len();
+    let kept = p.state.tx_avps.len();
+    assert!(live <= 100, "transactions end: {live} live");
+    assert!(
+        kept <= 1100,
+        "{kept} avp sets kept for {live} live transactions"
+    );
 }

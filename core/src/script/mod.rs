@@ -191,7 +191,7 @@ impl Program {
             t_req = tx_request(env, tx);
         }
         for id in [self.reply_route, armed].into_iter().flatten() {
-            let avps = shard.tx_avps.remove(&tx).unwrap_or_default();
+            let avps = take_avps(&mut shard.tx_avps, tx);
             let cur = edited.take();
             let m = cur.as_ref().unwrap_or(msg);
             let mut x = exec_ctx::Exec::new(self, m, inb, env, &mut shard.vars);
@@ -279,7 +279,7 @@ impl Program {
         } else {
             None
         };
-        let avps = shard.tx_avps.remove(&tx).unwrap_or_default();
+        let avps = take_avps(&mut shard.tx_avps, tx);
         let mut x = exec_ctx::Exec::new(self, &msg, &inb, env, &mut shard.vars);
         x.st.tx = Some(tx);
         x.st.t_reply_code = Some(code);
@@ -349,7 +349,10 @@ fn save_avps(
     avps: Vec<Vec<OwnedVal>>,
 ) {
     if avps.iter().all(Vec::is_empty) {
-        store.remove(&tx);
+        // The common case (no $avp at all) costs no hashing.
+        if !store.is_empty() {
+            store.remove(&tx);
+        }
         return;
     }
     let Some(tm) = env.tm() else { return };
@@ -357,6 +360,17 @@ fn save_avps(
         store.retain(|id, _| tm.table.get(*id).is_some());
     }
     store.insert(tx, avps);
+}
+
+/// The `$avp`s kept for `tx` (none: empty), taken out of the store.
+fn take_avps(
+    store: &mut std::collections::HashMap<crate::tm::proxy::TxId, Vec<Vec<OwnedVal>>>,
+    tx: crate::tm::proxy::TxId,
+) -> Vec<Vec<OwnedVal>> {
+    if store.is_empty() {
+        return Vec::new();
+    }
+    store.remove(&tx).unwrap_or_default()
 }
 
 /// The request of `tx` for `$T_req`, with where it came from.
