@@ -123,7 +123,21 @@ request_route {{
 fn start(server: Server, dir: &TestDir, port: u16, cfg_text: &str) -> Proxy {
     let cfg = dir.write(&format!("{server:?}.cfg"), cfg_text);
     let proxy = match server {
-        Server::Sipshard => Proxy::Sipshard(Sipshard::start(&cfg, &[])),
+        Server::Sipshard => {
+            // `sipshard check` takes the config as it is: nothing unsupported.
+            let out = Command::new(sipshard_bin())
+                .args(["check", "--config"])
+                .arg(&cfg)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && !text.contains("nsupported"),
+                "sipshard check refused the config:\n{text}"
+            );
+            Proxy::Sipshard(Sipshard::start(&cfg, &[]))
+        }
         Server::Kamailio => {
             let log = std::fs::File::create(dir.path("kamailio.log")).unwrap();
             let child = Command::new("kamailio")
