@@ -5,7 +5,8 @@
 //! regexp actions; which callee got the call and what it saw).
 //!
 //! - `t_branch_timeout()` / `t_branch_replied()` and `$T_rpl(..)` null
-//!   after a local timeout, `$avp` from request_route in failure_route;
+//!   after a local timeout (Timer B without reply, Timer C after a 180),
+//!   `$avp` from request_route in failure_route;
 //! - `$T_rpl($rs)`, `$T_rpl($rr)`, `$T_rpl($hdr(..))` of a 486 with and
 //!   without a 180 before it;
 //! - serial failover over a destination list kept in `$avp`;
@@ -254,6 +255,17 @@ fn callee(
             },
         );
     let sf = dir.write(&format!("{name}.xml"), &text);
+    run_callee(dir, name, port, &sf)
+}
+
+/// A callee on `port` running scenario file `sf` for one call, in the
+/// background; join for its result.
+fn run_callee(
+    dir: &TestDir,
+    name: &str,
+    port: u16,
+    sf: &std::path::Path,
+) -> std::thread::JoinHandle<SippResult> {
     let args: Vec<String> = [
         "-sf",
         sf.to_str().unwrap(),
@@ -338,6 +350,41 @@ fn failure_route_after_a_timeout_without_reply() {
         assert!(p.alive(), "{server:?} exited");
         assert_one_call("the caller", server, &r);
         drop(sink);
+    }
+}
+
+/// The callee rings and never answers: Timer C (`fr_inv_timer`, here
+/// `t_set_fr(1500, 1000)`) cancels the branch (the callee must get the
+/// CANCEL, answer 487 and get the ACK) and failure_route sees a timeout on
+/// a branch that had replied (the 180), `$T_rpl` null (a local 408).
+#[test]
+fn failure_route_after_timer_c_sees_a_timeout_of_a_replied_branch() {
+    if !have_sipp() || !have_kamailio() {
+        return;
+    }
+    let _one = serial();
+    for server in SERVERS {
+        let dir = TestDir::new(&format!("routes-timer-c-{server:?}"));
+        let (proxy, uas) = (free_port(), free_port());
+        let request = failure_request(uas).replace("t_set_fr(0, 1000)", "t_set_fr(1500, 1000)");
+        let cfg = config(proxy, &request, FAILURE_FLAGS);
+        let mut p = start(server, &dir, proxy, &cfg);
+        let c = run_callee(
+            &dir,
+            "uas",
+            uas,
+            std::path::Path::new(&scenario("uas_cancel.xml")),
+        );
+        let r = call(
+            &dir,
+            "uac",
+            proxy,
+            486,
+            "^SIP/2.0 486 timeout replied by carol rpl=none req=none[[:space:]]",
+        );
+        assert!(p.alive(), "{server:?} exited");
+        assert_one_call("the caller", server, &r);
+        assert_one_call("the callee (cancelled)", server, &c.join().unwrap());
     }
 }
 
