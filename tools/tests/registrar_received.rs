@@ -124,3 +124,59 @@ fn received_avp_routes_each_forked_branch_to_its_phones_socket() {
     wait_answering(proxy);
     call_reaches_both(proxy, &[(&a, ca), (&b, cb)], "call-2");
 }
+
+/// nathelper's `fix_nated_register()` fills the AVP instead of the
+/// script, side by side with Kamailio 5.6 (same config, same phone
+/// socket): the 200 OKs' Contact lines are equal and carry the phone's
+/// real socket as `received`.
+#[test]
+fn fix_nated_register_as_kamailio() {
+    let cfg = |port: u16| {
+        format!(
+            r#"#!KAMAILIO
+listen=udp:127.0.0.1:{port}
+mpath="{KAMAILIO_MODULES}"
+children=1
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "nathelper.so"
+modparam("usrloc", "db_mode", 0)
+modparam("nathelper", "received_avp", "$avp(RECEIVED)")
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
+request_route {{
+    if (method == "REGISTER") {{
+        fix_nated_register();
+        save("location");
+        exit;
+    }}
+    sl_send_reply("404", "Not Found");
+}}
+"#
+        )
+    };
+    let dir = TestDir::new("registrar-fix-nated");
+    let (kport, sport) = (free_port(), free_port());
+    let kcfg = dir.write("kamailio.cfg", &cfg(kport));
+    let Some(_k) = start_kamailio(&kcfg, kport) else {
+        return;
+    };
+    let scfg = dir.write("sipshard.cfg", &cfg(sport));
+    let _s = Sipshard::start(&scfg, &[]);
+    let mut ua = Ua::new(format!("127.0.0.1:{kport}").parse().unwrap());
+    let contact = "<sip:nat@10.1.1.1:5060>";
+    let k = ua.register("nat", contact, "nat-k", 1, "");
+    ua.proxy = format!("127.0.0.1:{sport}").parse().unwrap();
+    wait_answering(ua.proxy);
+    let s = ua.register("nat", contact, "nat-s", 1, "");
+    assert_eq!(header(&s, "Contact"), header(&k, "Contact"), "{s}\n{k}");
+    assert_eq!(
+        header(&s, "Contact").unwrap(),
+        format!(
+            "<sip:nat@10.1.1.1:5060>;expires=3600;received=\"sip:127.0.0.1:{}\"",
+            ua.addr.port()
+        )
+    );
+}

@@ -182,11 +182,18 @@ impl<'a> Compiler<'a> {
             let compiled = self.block(body);
             prog.routes[*id as usize].body = compiled;
         }
-        // registrar `received_avp` names an AVP the script writes.
-        if let Some(name) = &prog.settings.reg.received_avp {
-            if let Ok(r) = super::pv::parse_pv(name, &mut self.names) {
+        // registrar's and nathelper's `received_avp` name AVPs.
+        let reg = &mut prog.settings.reg;
+        for (name, slot) in [
+            (&reg.received_avp, &mut reg.received_avp_slot),
+            (&reg.nat_received_avp, &mut reg.nat_received_avp_slot),
+        ] {
+            if let Some(Ok(r)) = name
+                .as_ref()
+                .map(|n| super::pv::parse_pv(n, &mut self.names))
+            {
                 if let super::pv::PvKind::Avp(i) = r.kind {
-                    prog.settings.reg.received_avp_slot = Some(i);
+                    *slot = Some(i);
                 }
             }
         }

@@ -400,7 +400,10 @@ fn modparam(
                 }
             }
         }
-        ("registrar" | "usrloc" | "auth" | "auth_db" | "db_text" | "db_sqlite", _) => {
+        (
+            "registrar" | "usrloc" | "auth" | "auth_db" | "db_text" | "db_sqlite" | "nathelper",
+            _,
+        ) => {
             match crate::script::functions::registrar::modparam(&mut settings.reg, module, param, v)
             {
                 Ok(true) => {}

@@ -145,6 +145,7 @@ pub const MODULES: &[&str] = &[
     "auth_db",
     "db_text",
     "db_sqlite",
+    "nathelper",
     "xhttp",
     "xhttp_prom",
 ];
@@ -202,7 +203,6 @@ pub const KNOWN_KAMAILIO_MODULES: &[&str] = &[
     "mediaproxy",
     "mqueue",
     "msilo",
-    "nathelper",
     "nat_traversal",
     "path",
     "permissions",
@@ -282,7 +282,6 @@ pub const KNOWN_KAMAILIO_FUNCTIONS: &[(&str, &str)] = &[
     ("allow_trusted", "permissions"),
     ("allow_address", "permissions"),
     ("nat_uac_test", "nathelper"),
-    ("fix_nated_register", "nathelper"),
     ("fix_nated_contact", "nathelper"),
     ("set_contact_alias", "nathelper"),
     ("handle_ruri_alias", "nathelper"),

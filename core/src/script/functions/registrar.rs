@@ -1,5 +1,6 @@
 //! Modules `registrar` and `usrloc` (and the `db_text` storage they name):
-//! `save`, `lookup`, `registered`, `unregister` over the process-wide
+//! `save`, `lookup`, `registered`, `unregister` (and nathelper's
+//! `fix_nated_register`) over the process-wide
 //! location table of [`crate::usrloc`], with the binding rules of
 //! [`crate::registrar`]. Also holds the settings of `auth` / `auth_db`
 //! (see `auth.rs`), since they share the storage.
@@ -16,6 +17,16 @@ use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
 use crate::usrloc::{self, Binding, LocOptions, LocationStore, SubscriberDb};
 
 pub const FNS: &[FnSpec] = &[
+    FnSpec {
+        name: "fix_nated_register",
+        aliases: &[],
+        module: "nathelper",
+        min_args: 0,
+        max_args: 0,
+        args: &[],
+        routes: rt::REQUEST | rt::BRANCH | rt::FAILURE,
+        imp: fix_nated_register,
+    },
     FnSpec {
         name: "save",
         aliases: &[],
@@ -85,6 +96,9 @@ pub struct RegSettings {
     pub received_avp: Option<String>,
     /// Its slot, resolved when the routes are compiled.
     pub received_avp_slot: Option<u32>,
+    /// nathelper `received_avp`: where `fix_nated_register()` writes.
+    pub nat_received_avp: Option<String>,
+    pub nat_received_avp_slot: Option<u32>,
     pub store: OnceLock<Result<Arc<LocationStore>, String>>,
     pub subs: OnceLock<Result<Arc<SubscriberDb>, String>>,
 }
@@ -104,6 +118,8 @@ impl Default for RegSettings {
             qop: false,
             received_avp: None,
             received_avp_slot: None,
+            nat_received_avp: None,
+            nat_received_avp_slot: None,
             store: OnceLock::new(),
             subs: OnceLock::new(),
         }
@@ -184,14 +200,20 @@ pub fn modparam(
                 t => return Err(format!("registrar flow_timer {t}: at most 999")),
             }
         }
-        ("registrar", "received_avp") => {
+        ("registrar" | "nathelper", "received_avp") => {
             let t = v.text();
             let mut names = PvNames::default();
             match parse_pv(&t, &mut names) {
-                Ok(r) if matches!(r.kind, PvKind::Avp(_)) => s.received_avp = Some(t),
+                Ok(r) if matches!(r.kind, PvKind::Avp(_)) => {
+                    if module == "registrar" {
+                        s.received_avp = Some(t)
+                    } else {
+                        s.nat_received_avp = Some(t)
+                    }
+                }
                 _ => {
                     return Err(format!(
-                        "registrar received_avp `{t}` is not an AVP (`$avp(name)`)"
+                        "{module} received_avp `{t}` is not an AVP (`$avp(name)`)"
                     ))
                 }
             }
@@ -369,6 +391,32 @@ fn received_of(x: &Exec<'_, '_>) -> Option<String> {
     let v = v.as_val();
     let b = v.to_bytes();
     (!b.is_empty()).then(|| str_of(&b))
+}
+
+/// nathelper `fix_nated_register()`: the source of the request as a URI
+/// (`sip:IP:PORT`, `;transport=` unless UDP) into nathelper's
+/// `received_avp`, which `save()` stores as the binding's `received` when
+/// registrar's `received_avp` names the same AVP. 1 (also when no AVP is
+/// configured, as Kamailio).
+fn fix_nated_register(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
+    let Some(slot) = x.prog.settings.reg.nat_received_avp_slot else {
+        return 1;
+    };
+    let src = x.inb.src;
+    let mut uri = match src.ip() {
+        std::net::IpAddr::V4(ip) => format!("sip:{ip}:{}", src.port()),
+        std::net::IpAddr::V6(ip) => format!("sip:[{ip}]:{}", src.port()),
+    };
+    if x.inb.proto != crate::transport::Transport::Udp {
+        uri.push_str(";transport=");
+        uri.push_str(x.inb.proto.lower_name());
+    }
+    let slot = slot as usize;
+    if x.st.avps.len() <= slot {
+        x.st.avps.resize(x.prog.avp_count.max(slot + 1), Vec::new());
+    }
+    x.st.avps[slot].push(crate::script::value::OwnedVal::Str(uri.into_bytes()));
+    1
 }
 
 /// `save(table[, flags[, uri]])`: updates the bindings of the To URI's AOR
