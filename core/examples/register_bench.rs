@@ -209,12 +209,12 @@ fn memory_per_binding(n: u64) {
     for i in 0..n {
         let req = Request {
             contacts: vec![ContactIn {
-                uri: format!("sip:user{i}@192.0.2.1:5061;transport=udp"),
+                uri: format!("sip:user{i}@192.0.2.1:5061;transport=udp").into(),
                 ..Default::default()
             }],
-            callid: format!("{i:x}-4711@192.0.2.1"),
+            callid: format!("{i:x}-4711@192.0.2.1").into(),
             cseq: 1,
-            received: Some(format!("sip:198.51.100.1:{}", 1024 + i % 60000)),
+            received: Some(format!("sip:198.51.100.1:{}", 1024 + i % 60000).into()),
             user_agent: "register_bench/1.0".into(),
             socket: Some("udp:127.0.0.1:5060".into()),
             ..Default::default()

@@ -4,6 +4,7 @@
 //! or the error reply.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::usrloc::Binding;
 
@@ -63,7 +64,7 @@ impl Default for Params {
 /// One Contact of the REGISTER.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactIn {
-    pub uri: String,
+    pub uri: Arc<str>,
     /// `;expires=`.
     pub expires: Option<u32>,
     /// `;q=` in thousandths.
@@ -82,15 +83,15 @@ pub struct Request {
     pub star: bool,
     /// The `Expires` header.
     pub expires: Option<u32>,
-    pub callid: String,
+    pub callid: Arc<str>,
     pub cseq: u32,
     /// `Path` header values joined by `,` (when `use_path`).
-    pub path: Option<String>,
+    pub path: Option<Arc<str>>,
     /// Where the REGISTER came from (`received` when behind NAT).
-    pub received: Option<String>,
-    pub user_agent: String,
+    pub received: Option<Arc<str>>,
+    pub user_agent: Arc<str>,
     /// The local socket it arrived on, `proto:ip:port`.
-    pub socket: Option<String>,
+    pub socket: Option<Arc<str>>,
     /// Option tags of its `Supported` headers (None: no such header).
     pub supported: Option<Vec<String>>,
     /// Option tags of its `Require` headers.
@@ -122,7 +123,7 @@ pub enum Op {
     /// same instance and reg-id).
     Upsert(Binding),
     /// Remove the binding with this contact URI.
-    Remove(std::sync::Arc<str>),
+    Remove(Arc<str>),
 }
 
 /// The result of [`update`].
@@ -258,7 +259,7 @@ pub fn update(
             return Err(refuse(400, "Bad Request", "Invalid contact"));
         }
         bindings.retain(|b| {
-            let keep = b.callid.as_ref() == req.callid && b.cseq >= req.cseq;
+            let keep = *b.callid == *req.callid && b.cseq >= req.cseq;
             if !keep {
                 ops.push(Op::Remove(b.contact.clone()));
             }
@@ -324,18 +325,18 @@ pub fn update(
                 Some(i) => bindings[i].ruid.clone(),
                 None => ruid().into(),
             },
-            contact: c.uri.as_str().into(),
-            received: req.received.as_deref().map(Into::into),
-            path: req.path.as_deref().map(Into::into),
+            contact: Arc::clone(&c.uri),
+            received: req.received.clone(),
+            path: req.path.clone(),
             expires: now + e as u64,
             q: c.q.unwrap_or(p.default_q),
-            callid: req.callid.as_str().into(),
+            callid: Arc::clone(&req.callid),
             cseq: req.cseq,
             last_modified: now,
             flags: 0,
             cflags: 0,
-            user_agent: req.user_agent.as_str().into(),
-            socket: req.socket.as_deref().map(Into::into),
+            user_agent: Arc::clone(&req.user_agent),
+            socket: req.socket.clone(),
             methods: None,
             instance: c.instance.as_deref().map(Into::into),
             reg_id: c.reg_id.unwrap_or(0),
@@ -563,7 +564,7 @@ mod tests {
             contacts: contacts
                 .iter()
                 .map(|(u, e)| ContactIn {
-                    uri: u.to_string(),
+                    uri: (*u).into(),
                     expires: *e,
                     ..Default::default()
                 })

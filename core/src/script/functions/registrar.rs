@@ -298,23 +298,34 @@ fn str_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Shared text of message bytes (one allocation).
+fn arc_of(b: &[u8]) -> Arc<str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(b).into(),
+    }
+}
+
 /// Reads what the REGISTER asks for; Err is a 400's detail.
 fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
     let msg = x.msg;
     let mut r = Request {
         star: msg.contact_is_star(),
-        callid: msg.call_id().map(str_of).unwrap_or_default(),
+        callid: msg.call_id().map(arc_of).unwrap_or_else(|| "".into()),
         cseq: msg.cseq().map(|c| c.number).unwrap_or(0),
         user_agent: msg
             .header_named(b"User-Agent")
-            .map(|h| str_of(h.value))
-            .unwrap_or_default(),
-        socket: Some(format!(
-            "{}:{}:{}",
-            x.inb.proto.lower_name(),
-            x.inb.local.ip(),
-            x.inb.local.port()
-        )),
+            .map(|h| arc_of(h.value))
+            .unwrap_or_else(|| "".into()),
+        socket: Some(
+            format!(
+                "{}:{}:{}",
+                x.inb.proto.lower_name(),
+                x.inb.local.ip(),
+                x.inb.local.port()
+            )
+            .into(),
+        ),
         ..Default::default()
     };
     r.expires = match msg.expires() {
@@ -341,7 +352,7 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
                 },
             };
             r.contacts.push(ContactIn {
-                uri: str_of(c.uri),
+                uri: arc_of(c.uri),
                 expires,
                 q,
                 instance: c
@@ -377,7 +388,7 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
     if x.prog.settings.reg.params.use_path {
         let p: Vec<String> = msg.values_named(b"Path").map(str_of).collect();
         if !p.is_empty() {
-            r.path = Some(p.join(","));
+            r.path = Some(p.join(",").into());
         }
     }
     Ok(r)
@@ -385,12 +396,12 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
 
 /// The value of `received_avp` for this message (set by the script or
 /// `fix_nated_register`), None when unset or empty.
-fn received_of(x: &Exec<'_, '_>) -> Option<String> {
+fn received_of(x: &Exec<'_, '_>) -> Option<Arc<str>> {
     let slot = x.prog.settings.reg.received_avp_slot? as usize;
     let v = x.st.avps.get(slot)?.last()?;
     let v = v.as_val();
     let b = v.to_bytes();
-    (!b.is_empty()).then(|| str_of(&b))
+    (!b.is_empty()).then(|| arc_of(&b))
 }
 
 /// nathelper `fix_nated_register()`: the source of the request as a URI
