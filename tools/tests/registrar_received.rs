@@ -180,3 +180,91 @@ request_route {{
         )
     );
 }
+
+/// Which binding `lookup()` makes the R-URI when it may not fork
+/// (`append_branches` 0), side by side with Kamailio 5.6: of equal q the
+/// first registered, also after the other one registered later and after
+/// the first one refreshed (usrloc keeps a refreshed contact in its place).
+#[test]
+fn without_forking_the_first_registered_binding_is_called_as_kamailio() {
+    let cfg = |port: u16| {
+        format!(
+            r#"#!KAMAILIO
+listen=udp:127.0.0.1:{port}
+mpath="{KAMAILIO_MODULES}"
+children=1
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "append_branches", 0)
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
+request_route {{
+    if (method == "REGISTER") {{
+        $avp(RECEIVED) = "sip:" + $si + ":" + $sp;
+        save("location");
+        exit;
+    }}
+    if (!lookup("location")) {{
+        sl_send_reply("404", "Not Found");
+        exit;
+    }}
+    t_relay();
+}}
+"#
+        )
+    };
+    /// Calls bob; the index of the phone that got the INVITE (answered 486).
+    fn called(proxy: SocketAddr, phones: &[&Ua], call_id: &str) -> Vec<usize> {
+        let caller = Ua::new(proxy);
+        caller.invite(&format!("sip:bob@127.0.0.1:{}", proxy.port()), call_id);
+        let mut got = Vec::new();
+        for (i, ua) in phones.iter().enumerate() {
+            if let Some(req) = ua.recv_call("INVITE", call_id, Duration::from_millis(700)) {
+                ua.reply(&req, 486, "Busy Here");
+                got.push(i);
+            }
+        }
+        let fin = caller
+            .recv_final(Duration::from_secs(3))
+            .unwrap_or_default();
+        assert_eq!(status(&fin), 486, "{call_id}: {fin}");
+        got
+    }
+    let run = |proxy: SocketAddr, a: &mut Ua, b: &mut Ua, tag: &str| {
+        a.proxy = proxy;
+        b.proxy = proxy;
+        let ok = |r: String| assert_eq!(status(&r), 200, "{r}");
+        ok(a.register("bob", "<sip:bob@192.0.2.40>", &format!("{tag}-a"), 1, ""));
+        std::thread::sleep(Duration::from_millis(1100));
+        ok(b.register("bob", "<sip:bob@192.0.2.41>", &format!("{tag}-b"), 1, ""));
+        let first = called(proxy, &[&*a, &*b], &format!("{tag}-call1"));
+        std::thread::sleep(Duration::from_millis(1100));
+        ok(a.register("bob", "<sip:bob@192.0.2.40>", &format!("{tag}-a"), 2, ""));
+        let second = called(proxy, &[&*a, &*b], &format!("{tag}-call2"));
+        (first, second)
+    };
+    let dir = TestDir::new("registrar-order");
+    let (kport, sport) = (free_port(), free_port());
+    let kcfg = dir.write("kamailio.cfg", &cfg(kport));
+    let Some(_k) = start_kamailio(&kcfg, kport) else {
+        return;
+    };
+    let scfg = dir.write("sipshard.cfg", &cfg(sport));
+    let _s = Sipshard::start(&scfg, &[]);
+    let kaddr: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
+    let saddr: SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
+    let mut a = Ua::new(kaddr);
+    let mut b = Ua::new(kaddr);
+    let k = run(kaddr, &mut a, &mut b, "k");
+    wait_answering(saddr);
+    let s = run(saddr, &mut a, &mut b, "s");
+    assert_eq!(s, k, "who got the call (sipshard, Kamailio)");
+    assert_eq!(
+        s,
+        (vec![0], vec![0]),
+        "the first registered phone, both times"
+    );
+}

@@ -541,12 +541,13 @@ pub fn parse_q(s: &[u8]) -> Option<i32> {
     Some((f * 1000.0).round() as i32)
 }
 
-/// The bindings in the order `lookup` uses them: highest q first
-/// (unspecified counts as 1.0... below explicit 1.0? Kamailio sorts
-/// unspecified as q=-1, i.e. last), then the most recently refreshed.
+/// The bindings in the order `lookup` uses them, as Kamailio's usrloc
+/// keeps them (`desc_time_order` 0): highest q first (unspecified counts
+/// as -1, last), then in the order they were first registered (a refresh
+/// keeps its place).
 pub fn by_preference(b: &[Binding], now: u64) -> Vec<&Binding> {
     let mut v: Vec<&Binding> = b.iter().filter(|b| b.expires > now).collect();
-    v.sort_by(|a, b| b.q.cmp(&a.q).then(b.last_modified.cmp(&a.last_modified)));
+    v.sort_by_key(|b| std::cmp::Reverse(b.q));
     v
 }
 

@@ -548,7 +548,8 @@ fn reach(b: &Binding) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
 }
 
 /// `lookup(table[, uri])`: the R-URI becomes the preferred contact
-/// (highest q, then most recent) and the others branches, each with its
+/// (highest q, then the first registered, as Kamailio) and the others
+/// branches, each with its
 /// own `$du` (first Path hop, else `received`) and Path. 1 found, -1 no
 /// binding.
 fn lookup(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
