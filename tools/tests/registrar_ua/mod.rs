@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -156,7 +157,12 @@ impl Ua {
 pub struct Kamailio(Child);
 
 impl Drop for Kamailio {
+    /// Stops the main process and its forked workers (one process group).
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("--")
+            .arg(format!("-{}", self.0.id()))
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -177,6 +183,7 @@ pub fn start_kamailio(cfg: &std::path::Path, port: u16) -> Option<Kamailio> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("starting kamailio");
     let k = Kamailio(child);
