@@ -73,6 +73,27 @@ pub fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// A child process stopped (SIGTERM, then SIGKILL) when dropped, so a
+/// failing assertion does not leave it running.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    /// Stops the child now.
+    pub fn stop(mut self) {
+        if let Some(c) = self.0.take() {
+            stop(c);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            stop(c);
+        }
+    }
+}
+
 /// Reads a JSON file.
 pub fn read_json(path: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

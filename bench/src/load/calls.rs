@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::dialog::DialogRoute;
 use crate::sip::digest::Challenge;
 
 /// Where a scenario instance stands (which request is outstanding).
@@ -32,7 +33,7 @@ pub enum Phase {
 #[derive(Clone, Copy)]
 pub struct Small<const N: usize> {
     bytes: [u8; N],
-    len: u8,
+    len: u16,
 }
 
 impl<const N: usize> Default for Small<N> {
@@ -44,12 +45,12 @@ impl<const N: usize> Default for Small<N> {
 impl<const N: usize> Small<N> {
     /// Copies `s`; `false` (and empty) if it does not fit.
     pub fn set(&mut self, s: &[u8]) -> bool {
-        if s.len() > N || s.len() > usize::from(u8::MAX) {
+        if s.len() > N || s.len() > usize::from(u16::MAX) {
             self.len = 0;
             return false;
         }
         self.bytes[..s.len()].copy_from_slice(s);
-        self.len = s.len() as u8;
+        self.len = s.len() as u16;
         true
     }
 
@@ -113,9 +114,11 @@ pub struct Call {
     pub challenge: StoredChallenge,
 }
 
-/// Calls of one thread.
+/// Calls of one thread, and beside them (not in the `Copy` call, which is
+/// copied on every message) the route of each call's dialog.
 pub struct Slab {
     calls: Vec<Call>,
+    routes: Vec<DialogRoute>,
     free: Vec<u32>,
     live: usize,
 }
@@ -125,6 +128,7 @@ impl Slab {
     pub fn with_capacity(capacity: usize) -> Self {
         Slab {
             calls: Vec::with_capacity(capacity),
+            routes: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             live: 0,
         }
@@ -154,6 +158,7 @@ impl Slab {
             to_tag: Small::default(),
             challenge: StoredChallenge::default(),
         });
+        self.routes.push(DialogRoute::default());
         (self.calls.len() - 1) as u32
     }
 
@@ -171,6 +176,16 @@ impl Slab {
     /// The call in `slot`, if that slot exists.
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Call> {
         self.calls.get_mut(slot as usize)
+    }
+
+    /// The dialog route of the call in `slot` (set from its 2xx).
+    pub fn route(&self, slot: u32) -> Option<&DialogRoute> {
+        self.routes.get(slot as usize)
+    }
+
+    /// The same, to set it.
+    pub fn route_mut(&mut self, slot: u32) -> Option<&mut DialogRoute> {
+        self.routes.get_mut(slot as usize)
     }
 
     /// Calls in flight.

@@ -218,6 +218,12 @@ impl Engine {
             call.cseq
         };
         let has_tag = matches!(which, Req::Ack2xx | Req::AckNon2xx) || call.phase == Phase::Bye;
+        // RFC 3261 §12.2.1.1: the ACK of the 2xx and the BYE follow the dialog's route.
+        let in_dialog = which == Req::Ack2xx || (which == Req::Current && call.phase == Phase::Bye);
+        let dialog = in_dialog
+            .then(|| self.slab.route(slot))
+            .flatten()
+            .map(|r| (r.request_uri(), r.route()));
         let spec = RequestSpec {
             method,
             cseq,
@@ -229,6 +235,7 @@ impl Engine {
                 _ => None,
             },
             auth: (call.phase == Phase::RegisterAuth && which == Req::Current).then_some((&challenge, user, password)),
+            dialog,
         };
         let sock = &mut self.sockets[usize::from(call.socket)];
         if sock.out.is_full() {
@@ -461,6 +468,13 @@ impl Engine {
         entry.to_tag.set(msg.to_tag.unwrap_or_default());
         if (200..300).contains(&code) {
             self.record(call.measured, Step::InviteOk, call.invite_start, now);
+            let route = self.slab.route_mut(slot).expect("live").set_from_2xx(msg);
+            if route.is_err() {
+                // No usable Contact / Record-Route: the dialog cannot go on.
+                self.stats.bad_dialogs += 1;
+                self.slab.release(slot);
+                return;
+            }
             if call.phase != Phase::Invite {
                 self.stats.cancel_too_late += 1;
             }

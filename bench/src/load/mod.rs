@@ -7,6 +7,7 @@
 
 mod callid;
 mod calls;
+mod dialog;
 mod engine;
 mod poller;
 mod requests;

@@ -32,6 +32,9 @@ pub struct RequestSpec<'a> {
     pub body: Option<(&'a [u8], &'a [u8])>,
     /// Digest credentials answering a challenge (REGISTER).
     pub auth: Option<(&'a Challenge<'a>, &'a [u8], &'a [u8])>,
+    /// In-dialog request (ACK of a 2xx, BYE): the dialog's Request-URI and
+    /// Route value (RFC 3261 §12.2.1.1); None: `sip:service@target`, no Route.
+    pub dialog: Option<(&'a [u8], &'a [u8])>,
 }
 
 /// User part of From/To/Contact and the REGISTER AOR.
@@ -40,11 +43,20 @@ pub const USER: &[u8] = b"sipp";
 /// Writes one request.
 pub fn write_request(out: &mut Out<'_>, ep: &Endpoints<'_>, call: &CallRef, spec: &RequestSpec<'_>) -> Result<(), Overflow> {
     let register = spec.method == b"REGISTER";
-    out.put(spec.method)?.put(b" sip:")?;
-    if !register {
-        out.put(b"service@")?;
+    out.put(spec.method)?.put(b" ")?;
+    match spec.dialog {
+        Some((uri, _)) => {
+            out.put(uri)?;
+        }
+        None => {
+            out.put(b"sip:")?;
+            if !register {
+                out.put(b"service@")?;
+            }
+            out.put(ep.target)?;
+        }
     }
-    out.put(ep.target)?.put(b" SIP/2.0\r\n")?;
+    out.put(b" SIP/2.0\r\n")?;
     out.put(b"Via: SIP/2.0/")?
         .put(ep.transport)?
         .put(b" ")?
@@ -56,6 +68,9 @@ pub fn write_request(out: &mut Out<'_>, ep: &Endpoints<'_>, call: &CallRef, spec
     out.put(b"-")?.num(u64::from(spec.cseq))?;
     if spec.new_branch {
         out.put(b"a")?;
+    }
+    if let Some((_, route)) = spec.dialog.filter(|(_, r)| !r.is_empty()) {
+        out.put(b"\r\nRoute: ")?.put(route)?;
     }
     out.put(b"\r\nFrom: sipp <sip:")?
         .put(USER)?
@@ -172,6 +187,7 @@ mod tests {
             to_tag: None,
             body: Some((b"application/sdp", crate::sip::SDP)),
             auth: None,
+            dialog: None,
         };
         let cancel = RequestSpec {
             method: b"CANCEL",
@@ -230,6 +246,7 @@ mod tests {
             to_tag: None,
             body: None,
             auth: Some((&ch, b"sipp", b"secret")),
+            dialog: None,
         };
         let mut buf = [0u8; 2048];
         let mut o = Out::new(&mut buf);
@@ -240,5 +257,38 @@ mod tests {
             text.contains("Authorization: Digest username=\"sipp\", realm=\"127.0.0.1\", nonce=\"n0nce\", uri=\"sip:127.0.0.1:5060\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn in_dialog_requests_carry_the_dialog_uri_and_route() {
+        let call = CallRef {
+            slot: 3,
+            generation: 1,
+            thread: 0,
+            run: 2,
+        };
+        let bye = RequestSpec {
+            method: b"BYE",
+            cseq: 2,
+            new_branch: false,
+            to_tag: Some(b"t"),
+            body: None,
+            auth: None,
+            dialog: Some((b"sip:uas@127.0.0.1:5070", b"<sip:127.0.0.1:5060;lr>")),
+        };
+        let mut buf = [0u8; 2048];
+        let mut o = Out::new(&mut buf);
+        write_request(&mut o, &ep(), &call, &bye).unwrap();
+        let text = std::str::from_utf8(o.written()).unwrap();
+        assert!(text.starts_with("BYE sip:uas@127.0.0.1:5070 SIP/2.0\r\nVia: "), "{text}");
+        assert!(text.contains("\r\nRoute: <sip:127.0.0.1:5060;lr>\r\n"), "{text}");
+        assert!(scan(o.written()).is_ok());
+        let no_route = RequestSpec {
+            dialog: Some((b"sip:uas@h", b"")),
+            ..bye
+        };
+        let mut o = Out::new(&mut buf);
+        write_request(&mut o, &ep(), &call, &no_route).unwrap();
+        assert!(!std::str::from_utf8(o.written()).unwrap().contains("Route:"));
     }
 }

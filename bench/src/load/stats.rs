@@ -75,6 +75,9 @@ pub struct RunStats {
     pub unparsable: u64,
     /// Call-cancel scenarios where the 200 beat the CANCEL (ended with BYE).
     pub cancel_too_late: u64,
+    /// Calls dropped because their 2xx had no usable Contact or Record-Route
+    /// (counted as failed).
+    pub bad_dialogs: u64,
     /// Requests received and answered statelessly (none in normal runs).
     pub requests_answered: u64,
     pub messages_sent: u64,
@@ -101,6 +104,7 @@ impl Default for RunStats {
             stray: 0,
             unparsable: 0,
             cancel_too_late: 0,
+            bad_dialogs: 0,
             requests_answered: 0,
             messages_sent: 0,
             messages_received: 0,
@@ -136,7 +140,7 @@ impl RunStats {
 
     /// Failed scenarios, all codes.
     pub fn failed(&self) -> u64 {
-        self.failed_by_status.iter().sum()
+        self.failed_by_status.iter().sum::<u64>() + self.bad_dialogs
     }
 
     /// Adds another thread's figures.
@@ -153,6 +157,7 @@ impl RunStats {
         self.stray += o.stray;
         self.unparsable += o.unparsable;
         self.cancel_too_late += o.cancel_too_late;
+        self.bad_dialogs += o.bad_dialogs;
         self.requests_answered += o.requests_answered;
         self.messages_sent += o.messages_sent;
         self.messages_received += o.messages_received;
@@ -185,6 +190,7 @@ impl RunStats {
             "stray": self.stray,
             "unparsable": self.unparsable,
             "cancel_too_late": self.cancel_too_late,
+            "bad_dialogs": self.bad_dialogs,
             "requests_answered": self.requests_answered,
             "messages_sent": self.messages_sent,
             "messages_received": self.messages_received,

@@ -2,7 +2,7 @@
 //! needs: the start line (method or status code), Call-ID, CSeq, the To tag,
 //! the top Via's branch, Max-Forwards, the number of Via headers, and the
 //! header lines a stateless responder copies into its answers (Via, From, To,
-//! Call-ID, CSeq, Record-Route).
+//! Call-ID, CSeq, Record-Route), and the Contact a UAC needs for its dialog.
 //!
 //! Why not `sipshard_core::sip::Message`: the harness must cost a fraction of
 //! the proxy it measures, and a full parse that takes ownership of a `Vec<u8>`
@@ -90,6 +90,10 @@ pub struct Scanned<'a> {
     pub cseq_line: Span,
     /// The value of WWW-Authenticate or Proxy-Authenticate, if any.
     pub challenge: Option<&'a [u8]>,
+    /// The value of the first Contact header, if any.
+    pub contact: Option<&'a [u8]>,
+    /// Number of Route header lines.
+    pub route_count: usize,
     /// Offset of the body (just after the empty line).
     pub body_start: usize,
 }
@@ -128,6 +132,8 @@ enum Known {
     RecordRoute,
     MaxForwards,
     Challenge,
+    Contact,
+    Route,
     Other,
 }
 
@@ -149,6 +155,10 @@ fn classify(name: &[u8]) -> Known {
         Known::MaxForwards
     } else if eq(b"www-authenticate") || eq(b"proxy-authenticate") {
         Known::Challenge
+    } else if eq(b"contact") || eq(b"m") {
+        Known::Contact
+    } else if eq(b"route") {
+        Known::Route
     } else {
         Known::Other
     }
@@ -176,6 +186,8 @@ pub fn scan(bytes: &[u8]) -> Result<Scanned<'_>, ScanError> {
         call_id_line: (0, 0),
         cseq_line: (0, 0),
         challenge: None,
+        contact: None,
+        route_count: 0,
         body_start: 0,
     };
     let mut pos = first_end + 2;
@@ -234,6 +246,12 @@ pub fn scan(bytes: &[u8]) -> Result<Scanned<'_>, ScanError> {
             }
             Known::MaxForwards => out.max_forwards = parse_u32(value),
             Known::Challenge => out.challenge = Some(value),
+            Known::Route => out.route_count += 1,
+            Known::Contact => {
+                if out.contact.is_none() {
+                    out.contact = Some(value);
+                }
+            }
             Known::Other => {}
         }
         pos = end + 2;
@@ -321,6 +339,13 @@ pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     })
 }
 
+/// The names of the `;name[=value]` parameters of `s` (after its first `;`).
+pub fn param_names(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    s.split(|&b| b == b';')
+        .skip(1)
+        .map(|p| trim(p.split(|&b| b == b'=').next().unwrap_or_default()))
+}
+
 fn split_cseq(value: &[u8]) -> Result<(u32, &[u8]), ScanError> {
     let sp = value
         .iter()
@@ -358,6 +383,7 @@ Content-Length: 4\r\n\r\nbody";
         assert_eq!(s.branch, Some(&b"z9hG4bK-proxy"[..]));
         assert_eq!(s.via_count, 2);
         assert_eq!(s.rr_count, 1);
+        assert_eq!(s.route_count, 0);
         assert_eq!(s.max_forwards, Some(69));
         assert_eq!(s.to_tag, None);
         assert_eq!(s.span(s.from_line), b"From: <sip:uac@x>;tag=abc");
@@ -366,9 +392,14 @@ Content-Length: 4\r\n\r\nbody";
 
     #[test]
     fn scans_a_response_with_to_tag() {
-        let r = b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=b1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d;user=phone>;tag=xyz\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n";
+        let r = b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=b1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d;user=phone>;tag=xyz\r\nCall-ID: c\r\nCSeq: 2 BYE\r\nm: <sip:c@10.0.0.1:5070>\r\nContact: <sip:second@h>\r\n\r\n";
         let s = scan(r).unwrap();
         assert_eq!(s.status(), Some(180));
+        assert_eq!(
+            s.contact,
+            Some(&b"<sip:c@10.0.0.1:5070>"[..]),
+            "the first Contact, compact form too"
+        );
         assert_eq!(s.to_tag, Some(&b"xyz"[..]));
         assert_eq!(s.cseq_method, b"BYE");
     }

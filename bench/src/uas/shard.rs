@@ -126,6 +126,12 @@ impl Shard {
         };
         if req.via_count >= 2 {
             self.stats.proxied += 1;
+            if req.to_tag.is_some() {
+                self.stats.in_dialog_proxied += 1;
+            }
+        }
+        if req.route_count > 0 {
+            self.stats.with_route += 1;
         }
         if req.max_forwards.is_some_and(|m| m < 70) {
             self.stats.max_forwards_decremented += 1;
@@ -337,5 +343,28 @@ mod tests {
         sh.handle(b"\x00\x01hello", "127.0.0.1:9".parse().unwrap());
         assert_eq!(sh.stats.unparsable, 1);
         assert!(sh.out.is_empty());
+    }
+
+    #[test]
+    fn record_route_is_echoed_in_the_2xx_and_routed_bye_is_answered() {
+        let (mut sh, _s) = shard(0);
+        let src = "127.0.0.1:9".parse().unwrap();
+        let invite = b"INVITE sip:s@h SIP/2.0\r\nVia: SIP/2.0/UDP p;branch=z9hG4bKp\r\nVia: SIP/2.0/UDP c;branch=z9hG4bKc\r\nRecord-Route: <sip:p;lr>\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:s@h>\r\nCall-ID: 8@c\r\nCSeq: 1 INVITE\r\n\r\n";
+        sh.handle(invite, src);
+        let mut answers = Vec::new();
+        sh.drain_out(|b, _| answers.push(b.to_vec()));
+        let ok = answers.iter().find(|a| a.starts_with(b"SIP/2.0 200")).expect("a 200");
+        let ok = scan(ok).unwrap();
+        assert_eq!(ok.rr_count, 1);
+        assert_eq!(ok.span(ok.rr_lines[0]), b"Record-Route: <sip:p;lr>");
+        assert_eq!(ok.contact, Some(&b"<sip:uas@127.0.0.1:1>"[..]));
+        let bye = b"BYE sip:uas@127.0.0.1:1 SIP/2.0\r\nVia: SIP/2.0/UDP p;branch=z9hG4bKp2\r\nVia: SIP/2.0/UDP c;branch=z9hG4bKc2\r\nRoute: <sip:next;lr>\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:s@h>;tag=x\r\nCall-ID: 8@c\r\nCSeq: 2 BYE\r\n\r\n";
+        sh.handle(bye, src);
+        let mut answers = Vec::new();
+        sh.drain_out(|b, _| answers.push(b.to_vec()));
+        assert_eq!(answers.len(), 1);
+        let r = scan(&answers[0]).unwrap();
+        assert_eq!((r.status(), r.cseq_method), (Some(200), &b"BYE"[..]));
+        assert_eq!((sh.stats.bye, sh.stats.in_dialog_proxied, sh.stats.with_route), (1, 1, 1));
     }
 }

@@ -22,6 +22,12 @@ pub struct UasStats {
     pub proxied: u64,
     /// Requests whose Max-Forwards was below 70 (a proxy decremented it).
     pub max_forwards_decremented: u64,
+    /// In-dialog requests (To tag present) with two or more Via lines: the
+    /// ACK/BYE came through the proxy, not straight from the caller.
+    pub in_dialog_proxied: u64,
+    /// Requests that still carried a Route header on arrival (answered all
+    /// the same; a loose-routing proxy normally removes its own entry).
+    pub with_route: u64,
     pub sent_100: u64,
     pub sent_180: u64,
     pub sent_200: u64,
@@ -47,6 +53,8 @@ impl UasStats {
         self.unparsable += o.unparsable;
         self.proxied += o.proxied;
         self.max_forwards_decremented += o.max_forwards_decremented;
+        self.in_dialog_proxied += o.in_dialog_proxied;
+        self.with_route += o.with_route;
         self.sent_100 += o.sent_100;
         self.sent_180 += o.sent_180;
         self.sent_200 += o.sent_200;
@@ -67,6 +75,8 @@ impl UasStats {
             "unparsable": self.unparsable,
             "proxied": self.proxied,
             "max_forwards_decremented": self.max_forwards_decremented,
+            "in_dialog_proxied": self.in_dialog_proxied,
+            "with_route": self.with_route,
             "sent": {
                 "100": self.sent_100, "180": self.sent_180, "200": self.sent_200,
                 "487": self.sent_487, "failure": self.sent_failure,
