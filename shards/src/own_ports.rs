@@ -7,10 +7,11 @@
 //!
 //! Listen addresses with `advertise` get none: the public side of a NAT
 //! would not know the ephemeral port. shards=1 gets none either, and
-//! neither does any shard with `SIPSHARD_SHARD_PORTS=off` in the
-//! environment (for a firewall that cannot open the ephemeral range, and
-//! for A/B measurements): responses then reach the shared port and are
-//! handed over the mesh.
+//! neither does any shard with `shard_ports=no` in the config (for a
+//! firewall that cannot open the ephemeral range) or
+//! `SIPSHARD_SHARD_PORTS=off` in the environment (A/B measurements of one
+//! config): responses then reach the shared port and are handed over the
+//! mesh.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,10 +50,10 @@ pub fn wanted(setting: Option<&str>) -> bool {
 
 /// Binds `n` own sockets per eligible UDP listen address; element `i` goes
 /// to the `i`-th shard started. Empty sets when `n` is 1 or when
-/// `SIPSHARD_SHARD_PORTS` turns them off.
+/// `shard_ports=no` or `SIPSHARD_SHARD_PORTS` turns them off.
 pub fn bind_all(cfg: &ServerConfig, n: usize) -> Result<Vec<OwnSockets>, RunError> {
     let setting = std::env::var("SIPSHARD_SHARD_PORTS").ok();
-    bind_all_if(cfg, n, wanted(setting.as_deref()))
+    bind_all_if(cfg, n, cfg.shard_ports && wanted(setting.as_deref()))
 }
 
 fn bind_all_if(cfg: &ServerConfig, n: usize, on: bool) -> Result<Vec<OwnSockets>, RunError> {

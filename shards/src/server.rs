@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// SO_RCVBUF asked for on UDP sockets.
     pub udp_rcvbuf: usize,
+    /// With several shards, give each its own UDP port for the requests it
+    /// relays (`shard_ports=`; [`crate::own_ports`]).
+    pub shard_ports: bool,
 }
 
 impl ServerConfig {
@@ -63,6 +66,7 @@ impl ServerConfig {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 64 * 1024,
             udp_rcvbuf: 4 * 1024 * 1024,
+            shard_ports: true,
         }
     }
 

@@ -204,6 +204,7 @@ pub fn server_config(cfg: &Config) -> ServerConfig {
     s.debug = cfg.debug;
     s.tcp_idle = Duration::from_secs(cfg.tcp_connection_lifetime_s.max(1));
     s.tcp_max_connections = cfg.tcp_max_connections.max(1);
+    s.shard_ports = cfg.shard_ports;
     s
 }
 

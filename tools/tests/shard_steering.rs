@@ -328,36 +328,45 @@ fn response_to_the_advertised_port_is_relayed() {
     assert!(stat(&sock, "sipshard:cross_shard_handoffs") >= 1);
 }
 
-/// `SIPSHARD_SHARD_PORTS=off`: no per-shard port, our Via names the shared
-/// port and the request leaves from it (the firewall escape hatch).
+/// Switched off (`shard_ports=no` in the config, or
+/// `SIPSHARD_SHARD_PORTS=off` for an A/B run of one config): no per-shard
+/// port, our Via names the shared port and the request leaves from it (the
+/// firewall escape hatch).
 #[test]
 fn switched_off_requests_keep_the_shared_port() {
+    switched_off_case("steer-off-cfg", true, false);
+    switched_off_case("steer-off-env", false, true);
+}
+
+fn switched_off_case(name: &str, by_config: bool, by_env: bool) {
     let _one = serial();
-    let dir = TestDir::new("steer-off");
+    let dir = TestDir::new(name);
     let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
     callee
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let proxy = free_port();
-    let cfg = dir.write(
-        "sipshard.cfg",
-        &cfg(proxy, callee.local_addr().unwrap().port(), true),
-    );
+    let mut text = cfg(proxy, callee.local_addr().unwrap().port(), true);
+    if by_config {
+        text = text.replace("shards=2\n", "shards=2\nshard_ports=no\n");
+        assert!(text.contains("shard_ports=no"));
+    }
+    let cfg = dir.write("sipshard.cfg", &text);
     let mut cmd = std::process::Command::new(sipshard_bin());
-    cmd.arg("run")
-        .arg("-f")
-        .arg(&cfg)
-        .env("SIPSHARD_SHARD_PORTS", "off");
+    cmd.arg("run").arg("-f").arg(&cfg);
+    if by_env {
+        cmd.env("SIPSHARD_SHARD_PORTS", "off");
+    }
     let _server = Sipshard::spawn(cmd);
     let target: SocketAddr = format!("{HOST}:{proxy}").parse().unwrap();
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     caller
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let (got, from) = relay_request(&caller, &callee, target, "steer-off-0");
+    let (got, from) = relay_request(&caller, &callee, target, name);
     assert_eq!(from, target, "sent from the shared socket");
     let via = format!("Via: SIP/2.0/UDP {HOST}:{proxy};branch=z9hG4bK");
     assert!(got.contains(&via), "{got}");
-    let (code, _) = answer(&got, "steer-off-0", target, &caller);
+    let (code, _) = answer(&got, name, target, &caller);
     assert_eq!(code, 200);
 }

@@ -48,6 +48,10 @@ pub struct Config {
     pub tcp_connection_lifetime_s: u64,
     /// `tcp_max_connections=` (Kamailio default 2048).
     pub tcp_max_connections: usize,
+    /// `shard_ports=` (sipshard only, default on): with several shards,
+    /// each relays requests from its own UDP port so responses come back
+    /// to it (docs/architecture.md).
+    pub shard_ports: bool,
     /// Modules named by `loadmodule` (short names).
     pub modules: Vec<String>,
     pub modparams: Vec<ModParam>,
@@ -65,6 +69,7 @@ impl Default for Config {
             log_stderror: false,
             tcp_connection_lifetime_s: 120,
             tcp_max_connections: 2048,
+            shard_ports: true,
             modules: Vec::new(),
             modparams: Vec::new(),
             program: Arc::new(Program::default()),
@@ -320,6 +325,11 @@ fn global(
         "tcp_max_connections" => {
             if let Some(i) = int(diags) {
                 cfg.tcp_max_connections = i.max(0) as usize;
+            }
+        }
+        "shard_ports" => {
+            if let Some(i) = int(diags) {
+                cfg.shard_ports = i != 0;
             }
         }
         "alias" => match host_port(&strip_proto(&v.text()).1) {
