@@ -108,3 +108,42 @@ fn smoke_registrar_with_auth_db_on_db_text() {
         "{table}"
     );
 }
+
+/// `compare --transport tcp --smoke`: sipshard and Kamailio listen on TCP,
+/// the generator and the uas speak TCP; both systems pass (every call
+/// completes over TCP end to end, the uas saw the proxy's Via), and the
+/// floor, which has no TCP relay, is listed as not run rather than given a
+/// figure.
+#[test]
+fn tcp_smoke_runs_both_proxies_and_says_the_floor_is_udp_only() {
+    if !have_tool("kamailio") {
+        return;
+    }
+    let out = temp_dir("compare-tcp");
+    let port = free_port(27800);
+    let status = Command::new(harness())
+        .args(["compare", "--scenario", "stateless", "--smoke", "--transport", "tcp"])
+        .args(["--out", &out.display().to_string(), "--port-base", &port.to_string()])
+        .status()
+        .unwrap();
+    let doc = read_json(&out.join("results.json"));
+    assert_eq!(doc["transport"], "tcp");
+    let systems = doc["systems"].as_array().unwrap();
+    for name in ["sipshard", "kamailio"] {
+        let s = systems.iter().find(|s| s["system"] == name).unwrap();
+        if name == "sipshard" && !harness().with_file_name("sipshard").exists() {
+            assert!(s["error"].is_string(), "sipshard: neither figures nor a reason");
+            continue;
+        }
+        assert!(s["error"].is_null(), "{name} failed: {}", s["error"]);
+        let p = &s["points"][0];
+        assert_eq!(p["passed"], true, "{name}: {p}");
+        assert_eq!(p["load"]["counts"]["completed"], p["load"]["counts"]["started"], "{name}: {p}");
+        assert!(p["uas"]["proxied"].as_u64().unwrap() > 0, "{name} did not add its Via");
+        assert!(p["cpu_us_per_message"].as_f64().unwrap() > 0.0);
+    }
+    let floor = systems.iter().find(|s| s["system"] == "floor").unwrap();
+    assert!(floor["points"].as_array().unwrap().is_empty());
+    assert!(floor["not_run"].as_str().unwrap().contains("UDP only"), "{floor}");
+    assert_eq!(status.code() == Some(2), systems.iter().any(|s| !s["error"].is_null()), "{status}");
+}

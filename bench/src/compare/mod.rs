@@ -22,6 +22,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::load::{run_point, PointPlan, Scenario};
+use crate::Transport;
 use procs::Running;
 
 /// The workloads.
@@ -110,7 +111,15 @@ pub struct CompareArgs {
     /// The generator's source sockets (ports).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub sockets: usize,
+    /// SIP transport end to end: load -> system and system -> uas (tcp: the
+    /// `*-WORKLOAD-tcp.cfg` configs, stateless and stateful only; the floor
+    /// relay is UDP only and is listed as not run).
+    #[arg(long, value_enum, default_value_t = Transport::Udp)]
+    pub transport: Transport,
 }
+
+/// Why the floor has no TCP row.
+const FLOOR_UDP_ONLY: &str = "the floor relay is UDP only (no TCP relay exists to measure); no figure";
 
 /// How each side is placed on the CPUs.
 #[derive(Debug, Clone)]
@@ -167,7 +176,10 @@ struct Setup<'a> {
 /// Writes a config template with the ports filled in.
 fn render_config(setup: &Setup<'_>, template: &str, dir: &Path) -> Result<PathBuf, String> {
     let src = setup.args.configs.join(template);
-    let text = std::fs::read_to_string(&src).map_err(|e| format!("cannot read config {}: {e}", src.display()))?;
+    let text = std::fs::read_to_string(&src).map_err(|e| match setup.args.transport {
+        Transport::Tcp if !src.exists() => format!("no TCP config {} for this workload", src.display()),
+        _ => format!("cannot read config {}: {e}", src.display()),
+    })?;
     let mut text = text
         .replace("@PROXY_PORT@", &setup.proxy_port.to_string())
         .replace("@UAS_PORT@", &setup.uas_port.to_string());
@@ -184,7 +196,10 @@ fn render_config(setup: &Setup<'_>, template: &str, dir: &Path) -> Result<PathBu
 fn start_system(setup: &Setup<'_>, system: &str, dir: &Path) -> Result<Running, String> {
     let log = dir.join(format!("{system}.log"));
     let pin = setup.place.system_cpu;
-    let w = setup.workload.name();
+    let w = match setup.args.transport {
+        Transport::Udp => setup.workload.name().to_string(),
+        Transport::Tcp => format!("{}-tcp", setup.workload.name()),
+    };
     let mut p = match system {
         "kamailio" => {
             let cfg = render_config(setup, &format!("kamailio-{w}.cfg"), dir)?;
@@ -228,6 +243,7 @@ fn start_system(setup: &Setup<'_>, system: &str, dir: &Path) -> Result<Running, 
                 pin,
             )?
         }
+        "floor" if setup.args.transport == Transport::Tcp => return Err(FLOOR_UDP_ONLY.into()),
         "floor" => {
             let args = vec![
                 "floor".to_string(),
@@ -244,7 +260,7 @@ fn start_system(setup: &Setup<'_>, system: &str, dir: &Path) -> Result<Running, 
         }
         other => return Err(format!("unknown system {other:?} (expected sipshard, kamailio or floor)")),
     };
-    if let Err(e) = procs::wait_bound(&mut p, setup.proxy_port, &log, Duration::from_secs(8)) {
+    if let Err(e) = procs::wait_bound(&mut p, setup.proxy_port, setup.args.transport, &log, Duration::from_secs(8)) {
         p.stop();
         return Err(e);
     }
@@ -261,11 +277,14 @@ fn start_uas(setup: &Setup<'_>, dir: &Path, stats: &Path) -> Result<Running, Str
     ];
     args.extend(["--stats".into(), stats.to_string_lossy().into_owned()]);
     args.extend(["--tick-us".into(), setup.args.tick_us.to_string()]);
+    if setup.args.transport == Transport::Tcp {
+        args.extend(["--transport".into(), "tcp".into()]);
+    }
     if let Some(c) = setup.place.harness_cpu {
         args.extend(["--cpus".into(), c.to_string()]);
     }
     let mut p = Running::start("uas", &setup.me, &args, &log, None)?;
-    if let Err(e) = procs::wait_bound(&mut p, setup.uas_port, &log, Duration::from_secs(5)) {
+    if let Err(e) = procs::wait_bound(&mut p, setup.uas_port, setup.args.transport, &log, Duration::from_secs(5)) {
         p.stop();
         return Err(e);
     }
@@ -277,11 +296,15 @@ fn run_one(setup: &Setup<'_>, system: &str, rate: f64, dir: &Path) -> Result<Val
     for port in [setup.proxy_port, setup.uas_port] {
         // The previous point's processes may still be releasing the port.
         let t = std::time::Instant::now();
-        while procs::udp_port_busy(port) && t.elapsed() < Duration::from_secs(3) {
+        let busy = || procs::port_busy(port, setup.args.transport);
+        while busy() && t.elapsed() < Duration::from_secs(3) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        if procs::udp_port_busy(port) {
-            return Err(format!("UDP port {port} is already in use by another program (pick --port-base)"));
+        if busy() {
+            return Err(format!(
+                "{:?} port {port} is already in use by another program (pick --port-base)",
+                setup.args.transport
+            ));
         }
     }
     let stats_file = dir.join("uas-stats.json");
@@ -307,13 +330,17 @@ fn run_one(setup: &Setup<'_>, system: &str, rate: f64, dir: &Path) -> Result<Val
         user: subscriber::USER.into(),
         password: subscriber::PASSWORD.into(),
         tick: crate::load::tick_of(setup.args.tick_us),
-        transport: crate::Transport::Udp,
+        transport: setup.args.transport,
     };
     let before = crate::cpu::tree(sys.pid());
     let point = run_point(&plan);
     std::thread::sleep(setup.workload.settle(setup.args.smoke));
     let after = crate::cpu::tree(sys.pid());
-    let drops = crate::sockopt::udp_drops(&[setup.proxy_port]);
+    // Receive-queue drops exist for UDP only (TCP pushes back instead).
+    let drops = match setup.args.transport {
+        Transport::Udp => json!(crate::sockopt::udp_drops(&[setup.proxy_port])),
+        Transport::Tcp => Value::Null,
+    };
     sys.stop();
     uas.stop();
     let point = point?;
@@ -385,6 +412,11 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     for system in &args.systems {
         let mut points = Vec::new();
         let mut error = None;
+        if system == "floor" && args.transport == Transport::Tcp {
+            eprintln!("compare: floor not run: {FLOOR_UDP_ONLY}");
+            systems.push(json!({ "system": system, "points": [], "error": null, "not_run": FLOOR_UDP_ONLY }));
+            continue;
+        }
         for &rate in &rates {
             let dir = args.out.join(format!("{system}-{rate:.0}"));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -404,6 +436,10 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     let doc = json!({
         "workload": args.scenario.name(),
         "scenario": args.scenario.scenario().name(),
+        "transport": match args.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        },
         "smoke": args.smoke,
         "duration_s": setup.duration,
         "offered_rates": rates,

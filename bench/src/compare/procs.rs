@@ -2,6 +2,7 @@
 //! test (sipshard, Kamailio or the floor relay) and the UAS. Every process is
 //! stopped by its own PID (SIGTERM, then SIGKILL after 5 s).
 
+use crate::Transport;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -84,19 +85,28 @@ pub fn udp_port_busy(port: u16) -> bool {
     std::net::UdpSocket::bind(("127.0.0.1", port)).is_err()
 }
 
-/// Waits until `port` is bound and the process is still alive.
-pub fn wait_bound(p: &mut Running, port: u16, log: &Path, limit: Duration) -> Result<(), String> {
+/// The same for `transport` (TCP: a listener holds the port; connections
+/// in TIME_WAIT do not count, std binds with SO_REUSEADDR).
+pub fn port_busy(port: u16, transport: Transport) -> bool {
+    match transport {
+        Transport::Udp => udp_port_busy(port),
+        Transport::Tcp => std::net::TcpListener::bind(("127.0.0.1", port)).is_err(),
+    }
+}
+
+/// Waits until `port` is bound (for `transport`) and the process is still alive.
+pub fn wait_bound(p: &mut Running, port: u16, transport: Transport, log: &Path, limit: Duration) -> Result<(), String> {
     let t = Instant::now();
     while t.elapsed() < limit {
         p.check_alive(log)?;
-        if udp_port_busy(port) {
+        if port_busy(port, transport) {
             std::thread::sleep(Duration::from_millis(300));
             return p.check_alive(log);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!(
-        "{} did not bind UDP 127.0.0.1:{port} within {limit:?}; log: {}",
+        "{} did not bind {transport:?} 127.0.0.1:{port} within {limit:?}; log: {}",
         p.label,
         tail(log)
     ))

@@ -37,9 +37,10 @@ fn num(v: &Value, digits: usize) -> String {
 /// The Markdown table of a comparison.
 pub fn table(doc: &Value) -> String {
     let mut t = format!(
-        "workload: {} ({}), {} s per point; system under test: {}; harness: {}\n\n",
+        "workload: {} ({}, {}), {} s per point; system under test: {}; harness: {}\n\n",
         doc["workload"].as_str().unwrap_or("?"),
         doc["scenario"].as_str().unwrap_or("?"),
+        doc["transport"].as_str().unwrap_or("udp"),
         doc["duration_s"],
         doc["placement"]["system_under_test"].as_str().unwrap_or("?"),
         doc["placement"]["harness"].as_str().unwrap_or("?"),
@@ -67,12 +68,19 @@ pub fn table(doc: &Value) -> String {
                 p["latency_us"]["max"],
                 counts["failed"],
                 counts["retransmissions"],
-                p["system_socket_drops"],
+                if p["system_socket_drops"].is_null() {
+                    "n/a (TCP)".to_string()
+                } else {
+                    p["system_socket_drops"].to_string()
+                },
                 num(&p["load"]["generator"]["cpu_us_per_message"], 2),
             ));
         }
         if let Some(e) = s["error"].as_str() {
             t.push_str(&format!("| {name} | FAILED: {} |\n", e.replace('|', "/")));
+        }
+        if let Some(why) = s["not_run"].as_str() {
+            t.push_str(&format!("| {name} | not run: {} |\n", why.replace('|', "/")));
         }
     }
     t
@@ -91,6 +99,7 @@ mod tests {
                 {"system": "kamailio", "points": [{"offered_rate": 500.0, "cpu_us_per_message": 10.0}], "error": null},
                 {"system": "floor", "points": [{"offered_rate": 500.0, "cpu_us_per_message": 5.0}], "error": null},
                 {"system": "sipshard", "points": [], "error": "sipshard binary not found"},
+                {"system": "relay", "points": [], "error": null, "not_run": "UDP only"},
             ]
         });
         let doc = add_ratios(doc);
@@ -99,5 +108,6 @@ mod tests {
         let t = table(&doc);
         assert!(t.contains("| sipshard | FAILED: sipshard binary not found |"), "{t}");
         assert!(t.contains("| floor | 500 |"), "{t}");
+        assert!(t.contains("| relay | not run: UDP only |"), "{t}");
     }
 }
