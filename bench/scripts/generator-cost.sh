@@ -5,6 +5,8 @@
 #   uac side: a sipp uas on CPU 1 is the far end; on CPU 0 in turn
 #     load-tick   sipshard-bench load (tick mode, the default: --tick-us 1000, 4 sockets)
 #     load-event  sipshard-bench load --tick-us 0 --sockets 16 (the earlier event mode)
+#     load-1sock  sipshard-bench load --sockets 1 (tick mode, one socket: fewer
+#                 recvmmsg/sendmmsg per tick; only when named in UAC_SIDE)
 #     sipp-uac    sipp -sn uac
 #   uas side: a sipp uac on CPU 0 is the driver; on CPU 1 in turn
 #     uas-tick    sipshard-bench uas --tick-us 1000
@@ -25,6 +27,8 @@
 #   bench/scripts/generator-cost.sh --summary DIR      # re-summarize runs.tsv
 #
 # Environment: RATES (default "2000 8000"), PAIRS (3), DURATION (10 s),
+# UAC_SIDE (default "load-tick load-event sipp-uac"), UAS_SIDE (default
+# "uas-tick uas-glommio sipp-uas"; empty: that half is skipped),
 # PORT_BASE (25500: far end = base, uac control/media = base + 20...),
 # OUT (results/generator-cost), BIN (${CARGO_TARGET_DIR:-target}/release).
 set -euo pipefail
@@ -58,8 +62,8 @@ summarize() { # summarize RUNS_TSV
 		v[$1, $2, $3] = $6; ok[$1, $2, $3] = ($8 == "pass"); rounds[$1] = 1
 	}
 	END {
-		split("load-tick load-event sipp-uac uas-tick uas-glommio sipp-uas", order, " ")
-		ref["load-tick"] = ref["load-event"] = ref["sipp-uac"] = "sipp-uac"
+		split("load-tick load-1sock load-event sipp-uac uas-tick uas-glommio sipp-uas", order, " ")
+		ref["load-tick"] = ref["load-1sock"] = ref["load-event"] = ref["sipp-uac"] = "sipp-uac"
 		ref["uas-tick"] = ref["uas-glommio"] = ref["sipp-uas"] = "sipp-uas"
 		printf "| calls/s | side | passed | CPU-µs per datagram handled (median) | user | system | × sipp (median of rounds) | load averages |\n|---|---|---|---|---|---|---|---|\n"
 		nr = 0; for (r in rates) rl[++nr] = r + 0
@@ -125,6 +129,8 @@ drive() {
 		"${sipp_common[@]}" -trace_stat -stf uac_stats.csv -r "$2" -m "$3" -l 100000 -timeout $((DURATION + 40)) > uac.out 2>&1) || true ;;
 	load-tick) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
 		--json "$4/load.json" > "$4/load.out" 2>&1 || true ;;
+	load-1sock) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
+		--sockets 1 --json "$4/load.json" > "$4/load.out" 2>&1 || true ;;
 	load-event) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
 		--tick-us 0 --sockets 16 --json "$4/load.json" > "$4/load.out" 2>&1 || true ;;
 	esac
@@ -178,12 +184,13 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 runs=$OUT/runs.tsv
 printf 'round\trate\tside\tcalls_ok\tretrans\tus_per_datagram\tdatagrams\tverdict\tuser_us\tsys_us\tloadavg\n' | tee "$runs"
-uac_side=(load-tick load-event sipp-uac)
-uas_side=(uas-tick uas-glommio sipp-uas)
+read -r -a uac_side <<< "${UAC_SIDE-load-tick load-event sipp-uac}"
+read -r -a uas_side <<< "${UAS_SIDE-uas-tick uas-glommio sipp-uas}"
 for round in $(seq "$PAIRS"); do
 	for rate in $RATES; do
-		for i in 0 1 2; do one_run "$round" "$rate" "${uac_side[$(((i + round - 1) % 3))]}"; done
-		for i in 0 1 2; do one_run "$round" "$rate" "${uas_side[$(((i + round - 1) % 3))]}"; done
+		# the order rotates round by round
+		for i in "${!uac_side[@]}"; do one_run "$round" "$rate" "${uac_side[$(((i + round - 1) % ${#uac_side[@]}))]}"; done
+		for i in "${!uas_side[@]}"; do one_run "$round" "$rate" "${uas_side[$(((i + round - 1) % ${#uas_side[@]}))]}"; done
 	done
 done
 summarize "$runs" | tee "$OUT/summary.md"

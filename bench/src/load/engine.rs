@@ -8,10 +8,10 @@
 //!
 //! Two ways to wait. Event mode (`tick` = None) sleeps in epoll until input,
 //! the next start or the next timer: exact, but one wake-up per datagram or
-//! two at the rates that matter. Tick mode sleeps a fixed period, then starts
-//! every call that fell due, fires due timers, drains every ready socket and
-//! flushes all sends in one batch: a few wake-ups per millisecond however
-//! high the rate. Latency stays exact in both: responses are timed by the
+//! two at the rates that matter. Tick mode sleeps a fixed period, drains
+//! every ready socket, starts every call that fell due, fires due timers and
+//! flushes all sends in one `sendmmsg` per socket: a few wake-ups per
+//! millisecond however high the rate. Latency stays exact in both: responses are timed by the
 //! kernel's receive timestamp (SO_TIMESTAMPNS), requests from when they were
 //! queued, which is right before the flush; the call's whole-scenario time
 //! still runs from its intended start (the tick's delay counts, as it should
@@ -563,6 +563,9 @@ impl Engine {
             while let Some(fired) = self.timers.pop_due(now) {
                 self.on_timer(fired, now);
             }
+            // Tick mode: this one flush per tick sends the starts and timers
+            // of now and the answers queued while draining after the last
+            // sleep (one sendmmsg per socket per tick, not two).
             self.flush_all();
             if next_index == self.plan.calls {
                 let since = *all_started_at.get_or_insert(now);
@@ -622,7 +625,9 @@ impl Engine {
                     }
                 }
             }
-            self.flush_all();
+            if self.plan.tick.is_none() {
+                self.flush_all();
+            }
         }
         let ports: Vec<u16> = self.sockets.iter().filter(|s| matches!(s.io, Io::Udp(_))).map(|s| s.port).collect();
         let socket_drops = crate::sockopt::udp_drops(&ports);
