@@ -29,6 +29,9 @@
 # Environment: RATES (default "2000 8000"), PAIRS (3), DURATION (10 s),
 # UAC_SIDE (default "load-tick load-event sipp-uac"), UAS_SIDE (default
 # "uas-tick uas-glommio sipp-uas"; empty: that half is skipped),
+# TRANSPORT (udp; tcp: sipp -t t1, load and uas --transport tcp, so the
+# counts are SIP messages rather than datagrams; uas-glommio is then the
+# ticking TCP uas, the uas has no glommio TCP path),
 # PORT_BASE (25500: far end = base, uac control/media = base + 20...),
 # OUT (results/generator-cost), BIN (${CARGO_TARGET_DIR:-target}/release).
 set -euo pipefail
@@ -39,6 +42,12 @@ DURATION=${DURATION:-10}
 PORT_BASE=${PORT_BASE:-25500}
 OUT=${OUT:-results/generator-cost}
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}
+TRANSPORT=${TRANSPORT:-udp}
+case $TRANSPORT in
+udp) sipp_t=(-t u1) ss_l=-Hlun harness_t=() ;;
+tcp) sipp_t=(-t t1) ss_l=-Hltn harness_t=(--transport tcp) ;;
+*) echo "generator-cost: TRANSPORT must be udp or tcp" >&2; exit 1 ;;
+esac
 FAR=$PORT_BASE
 UAC_PORT=$((PORT_BASE + 20))
 CLK=$(getconf CLK_TCK)
@@ -62,13 +71,13 @@ summarize() { # summarize RUNS_TSV
 		v[$1, $2, $3] = $6; ok[$1, $2, $3] = ($8 == "pass"); rounds[$1] = 1
 	}
 	END {
-		split("load-tick load-1sock load-event sipp-uac uas-tick uas-glommio sipp-uas", order, " ")
+		nsides = split("load-tick load-1sock load-event sipp-uac uas-tick uas-glommio sipp-uas", order, " ")
 		ref["load-tick"] = ref["load-1sock"] = ref["load-event"] = ref["sipp-uac"] = "sipp-uac"
 		ref["uas-tick"] = ref["uas-glommio"] = ref["sipp-uas"] = "sipp-uas"
 		printf "| calls/s | side | passed | CPU-µs per datagram handled (median) | user | system | × sipp (median of rounds) | load averages |\n|---|---|---|---|---|---|---|---|\n"
 		nr = 0; for (r in rates) rl[++nr] = r + 0
 		for (i = 2; i <= nr; i++) { t = rl[i]; for (j = i - 1; j >= 1 && rl[j] > t; j--) rl[j + 1] = rl[j]; rl[j + 1] = t }
-		for (i = 1; i <= nr; i++) for (o = 1; o <= 6; o++) {
+		for (i = 1; i <= nr; i++) for (o = 1; o <= nsides; o++) {
 			k = rl[i] SUBSEP order[o]; if (!(k in runs)) continue
 			l = ""; for (rd in rounds) if (ok[rd, rl[i], order[o]] && ok[rd, rl[i], ref[order[o]]] && v[rd, rl[i], ref[order[o]]] > 0)
 				l = l " " v[rd, rl[i], order[o]] / v[rd, rl[i], ref[order[o]]]
@@ -87,7 +96,7 @@ command -v sipp > /dev/null || die "sipp not found (apt-get install sip-tester)"
 [ -x "$BIN/sipshard-bench" ] || die "$BIN/sipshard-bench missing (cargo build --release -p sipshard-bench, or set BIN)"
 [ "$(nproc)" -ge 2 ] || die "needs two CPUs (the measured side and the other side on a core each)"
 
-port_busy() { ss -Hlun "sport = :$1" 2> /dev/null | grep -q .; }
+port_busy() { ss "$ss_l" "sport = :$1" 2> /dev/null | grep -q .; }
 ticks() { # utime stime of one process
 	local line
 	line=$(cat "/proc/$1/stat")
@@ -105,14 +114,14 @@ wait_port() {
 	for _ in $(seq 100); do port_busy "$1" && return 0; sleep 0.05; done
 	die "nothing bound $1"
 }
-sipp_common=(-i 127.0.0.1 -nostdin -buff_size 4194304 -trace_counts -fd 1)
+sipp_common=(-i 127.0.0.1 -nostdin -buff_size 4194304 -trace_counts -fd 1 "${sipp_t[@]}")
 
 # start_far SIDE DIR: the far end for SIDE on its CPU; sets FAR_PID
 start_far() {
 	case $1 in
 	sipp-uas) (cd "$2" && exec taskset -c 1 sipp -sn uas -p "$FAR" -cp $((FAR + 1)) -mp $((FAR + 4)) "${sipp_common[@]}" > uas.out 2>&1) & ;;
-	uas-tick) taskset -c 1 "$BIN/sipshard-bench" uas --listen "127.0.0.1:$FAR" --no-100 --tick-us 1000 --cpus 1 > "$2/uas.out" 2>&1 & ;;
-	uas-glommio) taskset -c 1 "$BIN/sipshard-bench" uas --listen "127.0.0.1:$FAR" --no-100 --cpus 1 > "$2/uas.out" 2>&1 & ;;
+	uas-tick) taskset -c 1 "$BIN/sipshard-bench" uas --listen "127.0.0.1:$FAR" --no-100 --tick-us 1000 --cpus 1 "${harness_t[@]}" > "$2/uas.out" 2>&1 & ;;
+	uas-glommio) taskset -c 1 "$BIN/sipshard-bench" uas --listen "127.0.0.1:$FAR" --no-100 --cpus 1 "${harness_t[@]}" > "$2/uas.out" 2>&1 & ;;
 	esac
 	FAR_PID=$!
 	wait_port "$FAR"
@@ -128,11 +137,11 @@ drive() {
 	sipp-uac) (cd "$4" && exec "${timed[@]}" sipp -sn uac "127.0.0.1:$FAR" -p "$UAC_PORT" -cp $((UAC_PORT + 1)) -mp $((UAC_PORT + 4)) \
 		"${sipp_common[@]}" -trace_stat -stf uac_stats.csv -r "$2" -m "$3" -l 100000 -timeout $((DURATION + 40)) > uac.out 2>&1) || true ;;
 	load-tick) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
-		--json "$4/load.json" > "$4/load.out" 2>&1 || true ;;
+		--json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
 	load-1sock) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
-		--sockets 1 --json "$4/load.json" > "$4/load.out" 2>&1 || true ;;
+		--sockets 1 --json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
 	load-event) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
-		--tick-us 0 --sockets 16 --json "$4/load.json" > "$4/load.out" 2>&1 || true ;;
+		--tick-us 0 --sockets 16 --json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
 	esac
 }
 
