@@ -205,7 +205,7 @@ pub struct ModSettings {
 pub struct TmSettings {
     /// `fr_timer`, `fr_inv_timer`, `wt_timer`, `retr_timer1/2`, ...
     pub timers: crate::tm::timers::TimerConfig,
-    /// `max_transactions` per shard (default 100 000).
+    /// `max_transactions` per shard (default 400 000).
     pub max_transactions: Option<usize>,
 }
 

@@ -39,7 +39,7 @@ impl Default for TableConfig {
     fn default() -> TableConfig {
         TableConfig {
             proxy: ProxyConfig::default(),
-            max_transactions: 100_000,
+            max_transactions: 400_000,
             seed: [0; 16],
         }
     }
