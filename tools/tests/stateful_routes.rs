@@ -15,7 +15,6 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,7 +40,7 @@ const SERVERS: [Server; 2] = [Server::Sipshard, Server::Kamailio];
 /// A running proxy of either kind; killed when dropped.
 enum Proxy {
     Sipshard(Sipshard),
-    Kamailio(std::process::Child),
+    Kamailio(Kamailio),
 }
 
 impl Proxy {
@@ -49,27 +48,7 @@ impl Proxy {
     fn alive(&mut self) -> bool {
         match self {
             Proxy::Sipshard(s) => s.alive(),
-            Proxy::Kamailio(c) => matches!(c.try_wait(), Ok(None)),
-        }
-    }
-}
-
-impl Drop for Proxy {
-    /// Kamailio forks its workers: SIGTERM to its process group (its own,
-    /// made at spawn) so none is left behind, then SIGKILL if needed.
-    fn drop(&mut self) {
-        if let Proxy::Kamailio(c) = self {
-            let group = format!("-{}", c.id());
-            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &group])
-                .stderr(Stdio::null())
-                .status();
-            let _ = c.wait();
+            Proxy::Kamailio(k) => k.alive(),
         }
     }
 }
@@ -141,20 +120,16 @@ fn start(server: Server, dir: &TestDir, port: u16, cfg_text: &str) -> Proxy {
         }
         Server::Kamailio => {
             let log = std::fs::File::create(dir.path("kamailio.log")).unwrap();
-            let child = Command::new("kamailio")
-                .arg("-f")
-                .arg(&cfg)
-                .args(["-DD", "-E", "-Y"])
-                .arg(&dir.0)
-                .arg("-w")
-                .arg(&dir.0)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .process_group(0)
-                .spawn()
-                .expect("starting kamailio");
-            Proxy::Kamailio(child)
+            Proxy::Kamailio(Kamailio::spawn(
+                &cfg,
+                &[
+                    "-Y".as_ref(),
+                    dir.0.as_os_str(),
+                    "-w".as_ref(),
+                    dir.0.as_os_str(),
+                ],
+                Stdio::from(log),
+            ))
         }
     };
     let to = format!("{HOST}:{port}").parse().unwrap();

@@ -410,3 +410,52 @@ pub fn uac_calls(
     .collect();
     run_sipp(dir, name, &args, Duration::from_secs(calls / rate + 60))
 }
+
+/// Kamailio 5.6 run in the foreground (`-DD -E`) in a process group of its
+/// own, so that dropping it stops the main process and every worker it
+/// forked (killing only the main process leaves the workers running).
+pub struct Kamailio(Child);
+
+impl Kamailio {
+    /// `kamailio -f CFG -DD -E ARGS...` with stderr to `stderr`.
+    pub fn spawn(cfg: &Path, args: &[&std::ffi::OsStr], stderr: Stdio) -> Kamailio {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(cfg)
+            .args(["-DD", "-E"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .expect("starting kamailio");
+        Kamailio(child)
+    }
+
+    /// Whether the main process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Kamailio {
+    /// SIGTERM to the group, up to 5 s for it to exit, then SIGKILL.
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && self.alive() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
+}

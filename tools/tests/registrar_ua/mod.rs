@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::common::Kamailio;
 use std::time::{Duration, Instant};
 
 /// Where Debian's kamailio package keeps its modules (configs name it in
@@ -153,21 +154,6 @@ impl Ua {
     }
 }
 
-/// Kamailio 5.6 run in the foreground, killed when dropped.
-pub struct Kamailio(Child);
-
-impl Drop for Kamailio {
-    /// Stops the main process and its forked workers (one process group).
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("--")
-            .arg(format!("-{}", self.0.id()))
-            .status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub fn start_kamailio(cfg: &std::path::Path, port: u16) -> Option<Kamailio> {
     if Command::new("kamailio").arg("-v").output().is_err() {
         if std::env::var("CI").is_ok() {
@@ -176,17 +162,7 @@ pub fn start_kamailio(cfg: &std::path::Path, port: u16) -> Option<Kamailio> {
         eprintln!("SKIPPED: kamailio is not installed");
         return None;
     }
-    let child = Command::new("kamailio")
-        .arg("-f")
-        .arg(cfg)
-        .args(["-DD", "-E", "-n", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("starting kamailio");
-    let k = Kamailio(child);
+    let k = Kamailio::spawn(cfg, &["-n".as_ref(), "1".as_ref()], Stdio::null());
     // ready when it answers (any reply)
     let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let probe = Ua::new(to);
