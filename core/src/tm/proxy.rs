@@ -484,8 +484,10 @@ impl ProxyTx {
 
     // ----- start, local replies -------------------------------------------
 
-    /// Arms the lifetime and, for an INVITE, sends 100 Trying.
-    pub fn start(&mut self, cfg: &ProxyConfig, sink: &mut Sink<'_>) {
+    /// Arms the lifetime and, for an INVITE, sends 100 Trying. `req` is
+    /// the request the transaction was created from (already parsed, so
+    /// the 100 does not parse the stored copy again).
+    pub fn start(&mut self, cfg: &ProxyConfig, req: &Message, sink: &mut Sink<'_>) {
         let life = if self.method == Method::Invite {
             cfg.timers.max_inv_lifetime
         } else {
@@ -500,7 +502,7 @@ impl ProxyTx {
         //# unless it knows that the TU will generate a provisional or final
         //# response within 200 ms
         if self.method == Method::Invite && cfg.auto_inv_100 {
-            self.local_reply(cfg, 100, TRYING_REASON, sink);
+            self.reply_to(cfg, req, 100, TRYING_REASON, sink);
         }
     }
 
@@ -508,8 +510,20 @@ impl ProxyTx {
         let Some(req) = parse(&self.request) else {
             return;
         };
+        self.reply_to(cfg, &req, code, reason, sink);
+    }
+
+    /// A local response to `req` (the transaction's request) upstream.
+    fn reply_to(
+        &mut self,
+        cfg: &ProxyConfig,
+        req: &Message,
+        code: u16,
+        reason: &[u8],
+        sink: &mut Sink<'_>,
+    ) {
         let bytes = build_reply(
-            &req,
+            req,
             self.src,
             &LocalReply::new(code, reason, &cfg.to_tag_prefix),
         );

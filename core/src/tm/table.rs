@@ -13,6 +13,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 
 use md5::{Digest, Md5};
@@ -139,12 +140,34 @@ pub struct Table {
     cfg: TableConfig,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    index: HashMap<u64, u32>,
+    /// Keyed by the ServerKey's keyed SipHash: already uniform and
+    /// unpredictable, so the map uses it as is instead of hashing it again.
+    index: HashMap<u64, u32, BuildHasherDefault<KeyedHash>>,
     hasher: RandomState,
     timers: DeadlineQueue<TimerRef>,
     live: usize,
     /// Counts for `tm.stats` and `/metrics`.
     pub stats: super::stats::TableStats,
+}
+
+/// The index's hasher: its keys are keyed 64-bit hashes already.
+#[derive(Default)]
+struct KeyedHash(u64);
+
+impl Hasher for KeyedHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 impl Table {
@@ -154,7 +177,7 @@ impl Table {
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             hasher: RandomState::new(),
             timers: DeadlineQueue::new(),
             live: 0,
@@ -317,7 +340,7 @@ impl Table {
         self.index.insert(h, slot);
         self.live += 1;
         self.stats.created += 1;
-        self.with_tx(now, id, out, |tx, cfg, sink| tx.start(cfg, sink))
+        self.with_tx(now, id, out, |tx, cfg, sink| tx.start(cfg, msg, sink))
             .ok_or(CreateError::Full)?;
         Ok(id)
     }
@@ -346,12 +369,14 @@ impl Table {
         out: &mut Vec<Output>,
     ) -> Result<u8, TxError> {
         let want = self.branch_param(id)?;
-        let ok = Message::parse(request.clone())
-            .ok()
-            .is_some_and(|m| m.top_via().and_then(|v| v.branch()) == Some(want.as_bytes()));
-        if !ok {
+        // Parsed in place and given back: no copy of the request.
+        let Ok(m) = Message::parse(request) else {
+            return Err(TxError::BadBranchRequest);
+        };
+        if m.top_via().and_then(|v| v.branch()) != Some(want.as_bytes()) {
             return Err(TxError::BadBranchRequest);
         }
+        let request = m.into_bytes();
         self.with_tx(now, id, out, |tx, cfg, sink| {
             tx.add_branch(cfg, request, dst, sink)
         })
