@@ -18,7 +18,6 @@
 //! retransmissions, its CANCEL and its non-2xx ACK all land on one shard
 //! when the runtime steers requests by it.
 
-use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::sip::host::unbracket;
@@ -37,17 +36,34 @@ pub struct BranchId {
     pub index: u8,
 }
 
+/// Appends the low `digits` hex digits of `v`, lowercase, zero-padded
+/// (what `{:0Nx}` writes, without the formatting machinery).
+fn push_hex(s: &mut String, v: u128, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for k in (0..digits).rev() {
+        s.push(char::from(HEX[((v >> (4 * k)) & 0xf) as usize]));
+    }
+}
+
 impl BranchId {
     /// `z9hG4bK<shard><slot>.<nonce>.<index>`.
     pub fn to_param(&self) -> String {
         let mut s = String::with_capacity(60);
         s.push_str("z9hG4bK");
-        // Writing to a String cannot fail.
-        let _ = write!(
-            s,
-            "{:04x}{:08x}.{:032x}.{}",
-            self.shard, self.slot, self.nonce, self.index
-        );
+        push_hex(&mut s, u128::from(self.shard), 4);
+        push_hex(&mut s, u128::from(self.slot), 8);
+        s.push('.');
+        push_hex(&mut s, self.nonce, 32);
+        s.push('.');
+        // Decimal, no leading zeros (u8: at most three digits).
+        let i = self.index;
+        if i >= 100 {
+            s.push(char::from(b'0' + i / 100));
+        }
+        if i >= 10 {
+            s.push(char::from(b'0' + i / 10 % 10));
+        }
+        s.push(char::from(b'0' + i % 10));
         s
     }
 
@@ -254,5 +270,27 @@ mod tests {
         assert_eq!(owner_shard(p.as_bytes()), Some(3));
         assert_eq!(owner_shard(b"z9hG4bK776asdhds"), None);
         assert_eq!(owner_shard(&p.as_bytes()[..p.len() - 3]), None);
+    }
+
+    #[test]
+    fn branch_param_is_what_the_format_string_wrote() {
+        for (shard, slot, nonce, index) in [
+            (0u16, 0u32, 0u128, 0u8),
+            (u16::MAX, u32::MAX, u128::MAX, u8::MAX),
+            (0xa, 0xbeef, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, 9),
+            (7, 1, 1 << 127, 10),
+            (7, 1, 5, 99),
+            (7, 1, 5, 100),
+        ] {
+            let b = BranchId {
+                shard,
+                slot,
+                nonce,
+                index,
+            };
+            let want = format!("z9hG4bK{shard:04x}{slot:08x}.{nonce:032x}.{index}");
+            assert_eq!(b.to_param(), want);
+            assert_eq!(BranchId::parse(want.as_bytes()), Some(b));
+        }
     }
 }
