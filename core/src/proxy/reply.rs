@@ -166,7 +166,7 @@ pub fn reply_destination(req: &Message, src: SocketAddr, proto: Transport) -> De
             .unwrap_or(Destination::default_port(proto))
     };
     Destination {
-        host: src.ip().to_string(),
+        host: super::destination::ip_text(src.ip()),
         port,
         transport: proto,
     }

@@ -572,7 +572,7 @@ impl Exec<'_, '_> {
             return -1;
         };
         let dest = Destination {
-            host: ip_text(dst.ip()),
+            host: crate::proxy::destination::ip_text(dst.ip()),
             port: dst.port(),
             transport: proto,
         };
@@ -590,28 +590,6 @@ impl Exec<'_, '_> {
             }
         }
     }
-}
-
-/// An address as its `Display` writes it; IPv4 without the formatting
-/// machinery (one per relayed branch).
-fn ip_text(ip: std::net::IpAddr) -> String {
-    let std::net::IpAddr::V4(v4) = ip else {
-        return ip.to_string();
-    };
-    let mut s = String::with_capacity(15);
-    for (i, o) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            s.push('.');
-        }
-        if o >= 100 {
-            s.push(char::from(b'0' + o / 100));
-        }
-        if o >= 10 {
-            s.push(char::from(b'0' + o / 10 % 10));
-        }
-        s.push(char::from(b'0' + o % 10));
-    }
-    s
 }
 
 #[cfg(test)]
@@ -957,21 +935,5 @@ onreply_route[R] {
         assert_eq!(failure(&env.out), None);
         env.table.on_timer(700, &mut env.out);
         assert_eq!(failure(&env.out), Some(408));
-    }
-
-    #[test]
-    fn ip_text_is_what_display_writes() {
-        for ip in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "255.255.255.255",
-            "10.9.100.99",
-            "192.168.1.10",
-            "::1",
-            "2001:db8::5",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(super::ip_text(ip), ip.to_string());
-        }
     }
 }
