@@ -597,6 +597,7 @@ mod tests {
     use std::net::{IpAddr, SocketAddr};
 
     use crate::route_io::{Inbound, LocalSocket, Outbound, RouteEnv, Router, TmAccess, TmReply};
+    use crate::script::{Program, ShardState};
     use crate::sip::Message;
     use crate::tm::proxy::Output;
     use crate::tm::table::Table;
@@ -662,6 +663,31 @@ failure_route[NEXT] {
 
     const INVITE: &str = "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
 
+    /// Where the test INVITE comes from.
+    fn caller() -> Inbound {
+        Inbound {
+            proto: Transport::Udp,
+            src: "10.1.1.1:5060".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        }
+    }
+
+    /// A runtime with a fresh table for `prog`, and `INVITE` after it went
+    /// through request_route.
+    fn invite_through(prog: &Program) -> (Env, ShardState) {
+        let mut env = Env {
+            table: Table::new(0, prog.tm_config().expect("tm loaded")),
+            out: Vec::new(),
+            sent: Vec::new(),
+            logs: Vec::new(),
+        };
+        let mut state = prog.new_shard_state();
+        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
+        Router::on_request(prog, msg, &caller(), &mut env, &mut state);
+        (env, state)
+    }
+
     fn sends(out: &[Output]) -> Vec<(String, u16, String)> {
         out.iter()
             .filter_map(|o| match o {
@@ -712,21 +738,8 @@ onreply_route[R] {
     fn branch_route_and_onreply_route() {
         let cfg = crate::script::compile_str("t.cfg", ROUTES_CFG, &[]).expect("compiles");
         let prog = &*cfg.program;
-        let mut env = Env {
-            table: Table::new(0, prog.tm_config().unwrap()),
-            out: Vec::new(),
-            sent: Vec::new(),
-            logs: Vec::new(),
-        };
-        let mut state = prog.new_shard_state();
-        let inb = Inbound {
-            proto: Transport::Udp,
-            src: "10.1.1.1:5060".parse().unwrap(),
-            local: "127.0.0.1:5060".parse().unwrap(),
-            conn: None,
-        };
-        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
-        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        let (mut env, mut state) = invite_through(prog);
+        let inb = caller();
         let s = sends(&env.out);
         assert_eq!(s.len(), 3, "100 and two branches: {s:?} {:?}", env.logs);
         assert!(s[0].2.starts_with("SIP/2.0 100 "));
@@ -777,21 +790,7 @@ onreply_route[R] {
         let prog = &*cfg.program;
         let table_cfg = prog.tm_config().expect("tm loaded");
         assert_eq!(table_cfg.proxy.timers.fr_inv_timer.as_millis(), 2000);
-        let mut env = Env {
-            table: Table::new(0, table_cfg),
-            out: Vec::new(),
-            sent: Vec::new(),
-            logs: Vec::new(),
-        };
-        let mut state = prog.new_shard_state();
-        let inb = Inbound {
-            proto: Transport::Udp,
-            src: "10.1.1.1:5060".parse().unwrap(),
-            local: "127.0.0.1:5060".parse().unwrap(),
-            conn: None,
-        };
-        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
-        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        let (mut env, mut state) = invite_through(prog);
         assert!(env.sent.is_empty(), "nothing stateless: {:?}", env.logs);
         let s = sends(&env.out);
         assert_eq!(s.len(), 2, "{s:?} {:?}", env.logs);
@@ -847,21 +846,7 @@ onreply_route[R] {
             );
         let cfg = crate::script::compile_str("t.cfg", &src, &[]).expect("compiles");
         let prog = &*cfg.program;
-        let mut env = Env {
-            table: Table::new(0, prog.tm_config().expect("tm loaded")),
-            out: Vec::new(),
-            sent: Vec::new(),
-            logs: Vec::new(),
-        };
-        let mut state = prog.new_shard_state();
-        let inb = Inbound {
-            proto: Transport::Udp,
-            src: "10.1.1.1:5060".parse().unwrap(),
-            local: "127.0.0.1:5060".parse().unwrap(),
-            conn: None,
-        };
-        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
-        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        let (mut env, mut state) = invite_through(prog);
         let s = sends(&env.out);
         assert_eq!(s.len(), 2, "{s:?} {:?}", env.logs);
         let rr = "Record-Route: <sip:127.0.0.1:5060;lr;ftag=1>\r\n";
@@ -908,21 +893,7 @@ onreply_route[R] {
         );
         let cfg = crate::script::compile_str("t.cfg", &src, &[]).expect("compiles");
         let prog = &*cfg.program;
-        let mut env = Env {
-            table: Table::new(0, prog.tm_config().expect("tm loaded")),
-            out: Vec::new(),
-            sent: Vec::new(),
-            logs: Vec::new(),
-        };
-        let mut state = prog.new_shard_state();
-        let inb = Inbound {
-            proto: Transport::Udp,
-            src: "10.1.1.1:5060".parse().unwrap(),
-            local: "127.0.0.1:5060".parse().unwrap(),
-            conn: None,
-        };
-        let msg = Message::parse(INVITE.as_bytes().to_vec()).unwrap();
-        Router::on_request(prog, msg, &inb, &mut env, &mut state);
+        let (mut env, _) = invite_through(prog);
         assert_eq!(sends(&env.out).len(), 2, "{:?}", env.logs);
         let failure = |out: &[Output]| {
             out.iter().find_map(|o| match o {
