@@ -206,15 +206,10 @@ fn scenario(proxy: SocketAddr, a: &mut Ua, b: &mut Ua, tag: &str) -> Run {
 #[test]
 fn outbound_and_gruu_as_kamailio_does_them() {
     let dir = TestDir::new("registrar-gruu");
-    let (kport, sport) = (free_port(), free_port());
-    let kcfg = dir.write("kamailio.cfg", &cfg(kport));
-    let Some(_k) = start_kamailio(&kcfg, kport) else {
+    let Some(both) = side_by_side(&dir, cfg) else {
         return;
     };
-    let scfg = dir.write("sipshard.cfg", &cfg(sport));
-    let _s = Sipshard::start(&scfg, &[]);
-    let kaddr: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
-    let saddr: SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
+    let (kaddr, saddr) = (both.kamailio, both.sipshard);
     let mut a = Ua::new(kaddr);
     let mut b = Ua::new(kaddr);
     let k = scenario(kaddr, &mut a, &mut b, "k");

@@ -158,17 +158,13 @@ request_route {{
         )
     };
     let dir = TestDir::new("registrar-fix-nated");
-    let (kport, sport) = (free_port(), free_port());
-    let kcfg = dir.write("kamailio.cfg", &cfg(kport));
-    let Some(_k) = start_kamailio(&kcfg, kport) else {
+    let Some(both) = side_by_side(&dir, cfg) else {
         return;
     };
-    let scfg = dir.write("sipshard.cfg", &cfg(sport));
-    let _s = Sipshard::start(&scfg, &[]);
-    let mut ua = Ua::new(format!("127.0.0.1:{kport}").parse().unwrap());
+    let mut ua = Ua::new(both.kamailio);
     let contact = "<sip:nat@10.1.1.1:5060>";
     let k = ua.register("nat", contact, "nat-k", 1, "");
-    ua.proxy = format!("127.0.0.1:{sport}").parse().unwrap();
+    ua.proxy = both.sipshard;
     wait_answering(ua.proxy);
     let s = ua.register("nat", contact, "nat-s", 1, "");
     assert_eq!(header(&s, "Contact"), header(&k, "Contact"), "{s}\n{k}");
@@ -247,15 +243,10 @@ request_route {{
         (first, second)
     };
     let dir = TestDir::new("registrar-order");
-    let (kport, sport) = (free_port(), free_port());
-    let kcfg = dir.write("kamailio.cfg", &cfg(kport));
-    let Some(_k) = start_kamailio(&kcfg, kport) else {
+    let Some(both) = side_by_side(&dir, cfg) else {
         return;
     };
-    let scfg = dir.write("sipshard.cfg", &cfg(sport));
-    let _s = Sipshard::start(&scfg, &[]);
-    let kaddr: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
-    let saddr: SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
+    let (kaddr, saddr) = (both.kamailio, both.sipshard);
     let mut a = Ua::new(kaddr);
     let mut b = Ua::new(kaddr);
     let k = run(kaddr, &mut a, &mut b, "k");

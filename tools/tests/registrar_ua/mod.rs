@@ -234,3 +234,31 @@ pub fn status(msg: &str) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+/// The same config (`cfg(port)`) running on Kamailio 5.6 and on sipshard,
+/// each on a port of its own; both stop when this is dropped.
+pub struct SideBySide {
+    pub kamailio: SocketAddr,
+    pub sipshard: SocketAddr,
+    _kamailio: Kamailio,
+    _sipshard: crate::common::Sipshard,
+}
+
+/// Starts [`SideBySide`] in `dir`; `None` when kamailio is not installed
+/// (outside CI, where [`start_kamailio`] skips).
+pub fn side_by_side(
+    dir: &crate::common::TestDir,
+    cfg: impl Fn(u16) -> String,
+) -> Option<SideBySide> {
+    let (kport, sport) = (crate::common::free_port(), crate::common::free_port());
+    let kcfg = dir.write("kamailio.cfg", &cfg(kport));
+    let k = start_kamailio(&kcfg, kport)?;
+    let scfg = dir.write("sipshard.cfg", &cfg(sport));
+    let s = crate::common::Sipshard::start(&scfg, &[]);
+    Some(SideBySide {
+        kamailio: format!("127.0.0.1:{kport}").parse().unwrap(),
+        sipshard: format!("127.0.0.1:{sport}").parse().unwrap(),
+        _kamailio: k,
+        _sipshard: s,
+    })
+}
