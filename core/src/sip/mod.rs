@@ -12,6 +12,7 @@
 //! - [`framing`]: cutting messages out of a TCP/TLS byte stream.
 //! - [`edit`]: Kamailio-style "lumps": edits queued against the original
 //!   offsets and applied in one pass into a new buffer.
+//! - [`scan`]: one field read off bytes the proxy built (no parse).
 
 pub mod cseq;
 pub mod edit;
@@ -27,6 +28,7 @@ pub mod method;
 pub mod name_addr;
 pub mod params;
 mod parse;
+pub mod scan;
 pub mod semantic;
 pub mod span;
 pub mod uri;

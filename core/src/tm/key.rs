@@ -36,35 +36,57 @@ pub struct BranchId {
     pub index: u8,
 }
 
-/// Appends the low `digits` hex digits of `v`, lowercase, zero-padded
-/// (what `{:0Nx}` writes, without the formatting machinery).
-fn push_hex(s: &mut String, v: u128, digits: u32) {
+/// The longest branch we write: cookie, 4 + 8 hex, `.`, 32 hex, `.`,
+/// three digits.
+const PARAM_MAX: usize = 7 + 12 + 1 + 32 + 1 + 3;
+
+/// Writes the low `digits` hex digits of `v`, lowercase, zero-padded
+/// (what `{:0Nx}` writes, without the formatting machinery), at `out[at..]`;
+/// returns the index past them.
+fn put_hex(out: &mut [u8; PARAM_MAX], at: usize, v: u128, digits: usize) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for k in (0..digits).rev() {
-        s.push(char::from(HEX[((v >> (4 * k)) & 0xf) as usize]));
+    for k in 0..digits {
+        let shift = 4 * (digits - 1 - k);
+        out[at + k] = HEX[((v >> shift) & 0xf) as usize];
     }
+    at + digits
 }
 
 impl BranchId {
-    /// `z9hG4bK<shard><slot>.<nonce>.<index>`.
-    pub fn to_param(&self) -> String {
-        let mut s = String::with_capacity(60);
-        s.push_str("z9hG4bK");
-        push_hex(&mut s, u128::from(self.shard), 4);
-        push_hex(&mut s, u128::from(self.slot), 8);
-        s.push('.');
-        push_hex(&mut s, self.nonce, 32);
-        s.push('.');
+    /// The branch on the stack: the bytes and how many are used.
+    fn encode(&self) -> ([u8; PARAM_MAX], usize) {
+        let mut b = [0u8; PARAM_MAX];
+        b[..7].copy_from_slice(MAGIC_COOKIE);
+        let mut n = put_hex(&mut b, 7, u128::from(self.shard), 4);
+        n = put_hex(&mut b, n, u128::from(self.slot), 8);
+        b[n] = b'.';
+        n = put_hex(&mut b, n + 1, self.nonce, 32);
+        b[n] = b'.';
+        n += 1;
         // Decimal, no leading zeros (u8: at most three digits).
         let i = self.index;
         if i >= 100 {
-            s.push(char::from(b'0' + i / 100));
+            b[n] = b'0' + i / 100;
+            n += 1;
         }
         if i >= 10 {
-            s.push(char::from(b'0' + i / 10 % 10));
+            b[n] = b'0' + i / 10 % 10;
+            n += 1;
         }
-        s.push(char::from(b'0' + i % 10));
-        s
+        b[n] = b'0' + i % 10;
+        (b, n + 1)
+    }
+
+    /// `z9hG4bK<shard><slot>.<nonce>.<index>`.
+    pub fn to_param(&self) -> String {
+        let (b, n) = self.encode();
+        b[..n].iter().map(|&c| char::from(c)).collect()
+    }
+
+    /// True when `param` is exactly [`BranchId::to_param`] (no allocation).
+    pub fn is_param(&self, param: &[u8]) -> bool {
+        let (b, n) = self.encode();
+        param == &b[..n]
     }
 
     /// Parses a branch of ours; None for any other shape.
@@ -290,6 +312,9 @@ mod tests {
             };
             let want = format!("z9hG4bK{shard:04x}{slot:08x}.{nonce:032x}.{index}");
             assert_eq!(b.to_param(), want);
+            assert!(b.is_param(want.as_bytes()));
+            assert!(!b.is_param(&want.as_bytes()[..want.len() - 1]));
+            assert!(!b.is_param(format!("{want}0").as_bytes()));
             assert_eq!(BranchId::parse(want.as_bytes()), Some(b));
         }
     }

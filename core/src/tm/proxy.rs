@@ -150,8 +150,8 @@ pub enum TxError {
     Canceled,
     /// `max_branches` reached.
     TooManyBranches,
-    /// The branch request does not parse or its top Via branch is not the
-    /// one `branch_param` gave.
+    /// The branch request's top Via branch is not the one `branch_param`
+    /// gave.
     BadBranchRequest,
     /// `reply` with a code outside 100..=699.
     BadStatus,

@@ -23,6 +23,7 @@ use super::proxy::{Output, ProxyConfig, ProxyTx, Sink, TimerSlot, TxError, TxId}
 use super::timers::{DeadlineQueue, Millis};
 use crate::proxy::reply::{build_reply, reply_destination, LocalReply};
 use crate::proxy::Destination;
+use crate::sip::scan::top_via_branch;
 use crate::sip::{Message, Method};
 use crate::transport::Transport;
 
@@ -347,6 +348,10 @@ impl Table {
 
     /// The Via branch parameter the next branch of `id` must carry.
     pub fn branch_param(&self, id: TxId) -> Result<String, TxError> {
+        self.next_branch_id(id).map(|b| b.to_param())
+    }
+
+    fn next_branch_id(&self, id: TxId) -> Result<BranchId, TxError> {
         let e = self.entry(id).ok_or(TxError::NoTransaction)?;
         let index = e.tx.next_branch_index(&self.cfg.proxy)?;
         Ok(BranchId {
@@ -354,8 +359,7 @@ impl Table {
             slot: id.slot,
             nonce: e.nonce,
             index,
-        }
-        .to_param())
+        })
     }
 
     /// `t_relay()` for one destination: `request` carries our Via with
@@ -368,15 +372,12 @@ impl Table {
         dst: Destination,
         out: &mut Vec<Output>,
     ) -> Result<u8, TxError> {
-        let want = self.branch_param(id)?;
-        // Parsed in place and given back: no copy of the request.
-        let Ok(m) = Message::parse(request) else {
-            return Err(TxError::BadBranchRequest);
-        };
-        if m.top_via().and_then(|v| v.branch()) != Some(want.as_bytes()) {
+        let want = self.next_branch_id(id)?;
+        // The caller built `request` from a parsed message: reading the
+        // top Via branch off the bytes is enough, no second parse.
+        if !top_via_branch(&request).is_some_and(|b| want.is_param(b)) {
             return Err(TxError::BadBranchRequest);
         }
-        let request = m.into_bytes();
         self.with_tx(now, id, out, |tx, cfg, sink| {
             tx.add_branch(cfg, request, dst, sink)
         })
