@@ -3,18 +3,24 @@
 //! challenges, nonces that any shard can verify without shared state, the
 //! replay check, and the response computation.
 //!
-//! A nonce is `<8 hex: generation time><8 hex: index><24 hex: HMAC-SHA-256
-//! of both under the process secret>`: it expires (`nonce_expire`), a nonce
-//! this process did not make fails the HMAC, and its index names one slot
-//! of a lock-free table holding the highest `nc` seen, so a replayed
+//! A nonce is `<8 hex: generation time><8 hex: index><24 hex: tag>`, the
+//! tag being 96 bits of two SipHash-2-4 of both numbers under keys derived
+//! from the process secret: it expires (`nonce_expire`), a nonce this
+//! process did not make fails the tag, and its index names one slot of a
+//! lock-free table holding the highest `nc` seen, so a replayed
 //! `Authorization` (same nonce, same or lower `nc`) is refused.
+
+mod siphash;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use ring::{digest, hmac};
+use ring::digest;
+use ring::rand::SecureRandom;
 use subtle::ConstantTimeEq;
+
+use siphash::SipKey;
 
 /// Digest algorithms sipshard verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,13 +303,36 @@ impl Secret {
     }
 }
 
+/// Length of a nonce: 40 hex digits.
+pub const NONCE_LEN: usize = 40;
+
+/// The `N` bytes whose hex digits (either case) are `s`; None unless `s`
+/// is exactly `2 * N` hex digits.
+fn unhex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 /// Slots of the `nc` table (a power of two).
 const NC_SLOTS: usize = 1 << 18;
 
 /// Nonce maker and checker: one per process (the HMAC secret and the `nc`
 /// table are shared by every shard; neither takes a lock).
 pub struct Verifier {
-    key: hmac::Key,
+    /// The two keys of a nonce's tag.
+    keys: [SipKey; 2],
     /// Nonce lifetime, seconds.
     pub expire_s: u32,
     next_index: AtomicU32,
@@ -322,17 +351,28 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     /// A verifier with `secret` (auth `secret` modparam), or a random one.
     pub fn new(secret: Option<&[u8]>, expire_s: u32) -> Verifier {
-        let key = match secret {
-            Some(s) => hmac::Key::new(hmac::HMAC_SHA256, s),
-            None => {
-                let rng = ring::rand::SystemRandom::new();
-                hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system random source")
+        // 32 key bytes: SHA-256 of the configured secret, else random
+        let mut k = [0u8; 32];
+        match secret {
+            Some(s) => {
+                let mut h = digest::Context::new(&digest::SHA256);
+                h.update(b"sipshard nonce key\0");
+                h.update(s);
+                k.copy_from_slice(h.finish().as_ref());
             }
+            None => ring::rand::SystemRandom::new()
+                .fill(&mut k)
+                .expect("system random source"),
+        }
+        let half = |i: usize| {
+            let mut h = [0u8; 16];
+            h.copy_from_slice(&k[i * 16..i * 16 + 16]);
+            SipKey::new(&h)
         };
         let mut nc = Vec::with_capacity(NC_SLOTS);
         nc.resize_with(NC_SLOTS, || AtomicU64::new(u64::MAX));
         Verifier {
-            key,
+            keys: [half(0), half(1)],
             expire_s,
             next_index: AtomicU32::new(1),
             nc: nc.into_boxed_slice(),
@@ -346,40 +386,47 @@ impl Verifier {
         V.get_or_init(|| Verifier::new(secret, expire_s))
     }
 
-    fn mac(&self, ts: u32, idx: u32) -> [u8; 12] {
+    /// The 96-bit tag of the nonce (`ts`, `idx`).
+    fn tag(&self, ts: u32, idx: u32) -> [u8; 12] {
         let mut m = [0u8; 8];
         m[..4].copy_from_slice(&ts.to_be_bytes());
         m[4..].copy_from_slice(&idx.to_be_bytes());
-        let tag = hmac::sign(&self.key, &m);
+        let a = self.keys[0].hash(&m).to_be_bytes();
+        let b = self.keys[1].hash(&m).to_be_bytes();
         let mut out = [0u8; 12];
-        out.copy_from_slice(&tag.as_ref()[..12]);
+        out[..8].copy_from_slice(&a);
+        out[8..].copy_from_slice(&b[..4]);
         out
     }
 
-    /// A fresh nonce made at `now` (unix seconds).
-    pub fn nonce(&self, now: u64) -> String {
+    /// A fresh nonce made at `now` (unix seconds): 40 lower-case hex
+    /// digits.
+    pub fn nonce_bytes(&self, now: u64) -> [u8; NONCE_LEN] {
         let idx = self.next_index.fetch_add(1, Ordering::Relaxed);
         let ts = now as u32;
         let slot = &self.nc[idx as usize & (NC_SLOTS - 1)];
         slot.store((idx as u64) << 32, Ordering::Relaxed);
-        let mut s = format!("{ts:08x}{idx:08x}");
-        s.push_str(&String::from_utf8_lossy(
-            Hex::of(&self.mac(ts, idx)).as_bytes(),
-        ));
-        s
+        let mut raw = [0u8; NONCE_LEN / 2];
+        raw[..4].copy_from_slice(&ts.to_be_bytes());
+        raw[4..8].copy_from_slice(&idx.to_be_bytes());
+        raw[8..].copy_from_slice(&self.tag(ts, idx));
+        let mut out = [0u8; NONCE_LEN];
+        out.copy_from_slice(Hex::of(&raw).as_bytes());
+        out
+    }
+
+    /// [`Verifier::nonce_bytes`] as text.
+    pub fn nonce(&self, now: u64) -> String {
+        String::from_utf8_lossy(&self.nonce_bytes(now)).into_owned()
     }
 
     /// Whether `nonce` is ours and not older than `expire_s` at `now`;
     /// returns its index.
     fn nonce_index(&self, nonce: &[u8], now: u64) -> Option<u32> {
-        if nonce.len() != 40 {
-            return None;
-        }
-        let hexu32 = |s: &[u8]| u32::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok();
-        let ts = hexu32(&nonce[..8])?;
-        let idx = hexu32(&nonce[8..16])?;
-        let want = Hex::of(&self.mac(ts, idx));
-        if !bool::from(want.as_bytes().ct_eq(&nonce[16..])) {
+        let raw = unhex::<{ NONCE_LEN / 2 }>(nonce)?;
+        let ts = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        let idx = u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]);
+        if !bool::from(self.tag(ts, idx).ct_eq(&raw[8..])) {
             return None;
         }
         let age = (now as u32).wrapping_sub(ts);
@@ -607,6 +654,43 @@ mod tests {
             v.check(&c, b"REGISTER", Some(&secret), 1001),
             Verdict::NonceExpired
         );
+    }
+
+    #[test]
+    fn forged_and_malformed_nonces_are_expired() {
+        let v = Verifier::new(Some(b"k"), 300);
+        let secret = Secret {
+            password: b"secret".to_vec(),
+            ha1: vec![],
+        };
+        let n = v.nonce(1000);
+        assert_eq!(n.len(), NONCE_LEN);
+        assert!(n
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        // each digit of the tag changed, the time changed, the index
+        // changed, a digit that is not hex, one digit short
+        let mut forged: Vec<String> = (16..NONCE_LEN)
+            .map(|i| {
+                let mut b = n.clone().into_bytes();
+                b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+                String::from_utf8(b).unwrap()
+            })
+            .collect();
+        forged.push(format!("{:08x}{}", 1001, &n[8..]));
+        forged.push(format!("{}{:08x}{}", &n[..8], 7777, &n[16..]));
+        forged.push(format!("{}g", &n[..NONCE_LEN - 1]));
+        forged.push(n[..NONCE_LEN - 1].to_string());
+        for f in forged {
+            let c = creds(&v, Algorithm::Md5, b"secret", &f, "00000001", 1000);
+            assert_eq!(
+                v.check(&c, b"REGISTER", Some(&secret), 1001),
+                Verdict::NonceExpired,
+                "{f}"
+            );
+        }
+        let c = creds(&v, Algorithm::Md5, b"secret", &n, "00000001", 1000);
+        assert_eq!(v.check(&c, b"REGISTER", Some(&secret), 1001), Verdict::Ok);
     }
 
     #[test]
