@@ -91,13 +91,24 @@ impl Algorithm {
 }
 
 /// A hash in lower-case hex, on the stack (MD5: 32, SHA-256: 64 digits).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Hex {
     buf: [u8; 64],
     len: usize,
 }
 
+impl std::fmt::Debug for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
 impl Hex {
+    const EMPTY: Hex = Hex {
+        buf: [0; 64],
+        len: 0,
+    };
+
     fn of(b: &[u8]) -> Hex {
         const H: &[u8; 16] = b"0123456789abcdef";
         let mut h = Hex {
@@ -287,19 +298,60 @@ pub struct Secret {
     pub password: Vec<u8>,
     /// MD5 HA1 (`ha1` column), may be empty.
     pub ha1: Vec<u8>,
+    /// The HA1 computed from the password the first time, with the user
+    /// and realm it was for.
+    pub memo: Ha1Memo,
 }
 
 impl Secret {
+    /// A secret from the `password` and `ha1` columns.
+    pub fn new(password: Vec<u8>, ha1: Vec<u8>) -> Secret {
+        Secret {
+            password,
+            ha1,
+            memo: Ha1Memo::default(),
+        }
+    }
+
     /// HA1 for `alg`: computed from the password when there is one,
     /// else the stored `ha1` when it has the right length.
     pub fn ha1(&self, alg: Algorithm, user: &[u8], realm: &[u8]) -> Option<Hex> {
         if !self.password.is_empty() {
-            return Some(alg.hash(&[user, realm, &self.password]));
+            return Some(self.memo.get_or_hash(alg, user, realm, &self.password));
         }
         if self.ha1.len() != alg.hex_len() {
             return None;
         }
         Hex::lower(&self.ha1)
+    }
+}
+
+/// The first HA1 a [`Secret`] computed from its password, kept: a
+/// subscriber authenticates with the same user name and realm every time,
+/// so later checks skip that hash. Another user name or realm is hashed
+/// afresh. Not part of the secret's equality.
+#[derive(Debug, Clone, Default)]
+pub struct Ha1Memo(OnceLock<(Algorithm, Box<[u8]>, Box<[u8]>, Hex)>);
+
+impl PartialEq for Ha1Memo {
+    fn eq(&self, _: &Ha1Memo) -> bool {
+        true
+    }
+}
+
+impl Eq for Ha1Memo {}
+
+impl Ha1Memo {
+    fn get_or_hash(&self, alg: Algorithm, user: &[u8], realm: &[u8], password: &[u8]) -> Hex {
+        if let Some((a, u, r, h)) = self.0.get() {
+            if *a == alg && **u == *user && **r == *realm {
+                return *h;
+            }
+            return alg.hash(&[user, realm, password]);
+        }
+        let h = alg.hash(&[user, realm, password]);
+        let _ = self.0.set((alg, user.into(), realm.into(), h));
+        h
     }
 }
 
@@ -502,7 +554,7 @@ impl Verifier {
         let Some(ha1) = ha1 else {
             return Verdict::InvalidPassword;
         };
-        let ha2 = alg.hash(&[method, &c.uri]);
+        let ha2 = ha2_of(alg, method, &c.uri);
         let expected = if qop_auth {
             alg.hash(&[
                 ha1.as_bytes(),
@@ -528,6 +580,32 @@ impl Verifier {
         }
         Verdict::Ok
     }
+}
+
+thread_local! {
+    /// The last HA2 this thread computed and its algorithm, method and
+    /// digest URI: clients of one registrar send the same `uri`, so most
+    /// checks reuse it.
+    static LAST_HA2: std::cell::RefCell<(Option<Algorithm>, Vec<u8>, Vec<u8>, Hex)> =
+        const { std::cell::RefCell::new((None, Vec::new(), Vec::new(), Hex::EMPTY)) };
+}
+
+/// HA2 of `method` and `uri` (RFC 2617 qop=auth or none).
+fn ha2_of(alg: Algorithm, method: &[u8], uri: &[u8]) -> Hex {
+    LAST_HA2.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.0 == Some(alg) && l.1 == method && l.2 == uri {
+            return l.3;
+        }
+        let h = alg.hash(&[method, uri]);
+        l.0 = Some(alg);
+        l.1.clear();
+        l.1.extend_from_slice(method);
+        l.2.clear();
+        l.2.extend_from_slice(uri);
+        l.3 = h;
+        h
+    })
 }
 
 /// A `WWW-Authenticate` / `Proxy-Authenticate` header line (CRLF
@@ -621,10 +699,7 @@ mod tests {
     #[test]
     fn verify_and_replay() {
         let v = Verifier::new(Some(b"k"), 300);
-        let secret = Secret {
-            password: b"secret".to_vec(),
-            ha1: vec![],
-        };
+        let secret = Secret::new(b"secret".to_vec(), vec![]);
         for alg in [Algorithm::Md5, Algorithm::Sha256] {
             let n = v.nonce(1000);
             let c = creds(&v, alg, b"secret", &n, "00000001", 1000);
@@ -659,10 +734,7 @@ mod tests {
     #[test]
     fn forged_and_malformed_nonces_are_expired() {
         let v = Verifier::new(Some(b"k"), 300);
-        let secret = Secret {
-            password: b"secret".to_vec(),
-            ha1: vec![],
-        };
+        let secret = Secret::new(b"secret".to_vec(), vec![]);
         let n = v.nonce(1000);
         assert_eq!(n.len(), NONCE_LEN);
         assert!(n
@@ -694,14 +766,47 @@ mod tests {
     }
 
     #[test]
+    fn password_hashed_for_each_realm_and_method() {
+        let v = Verifier::new(Some(b"k"), 300);
+        let secret = Secret::new(b"pw".to_vec(), vec![]);
+        let answer = |realm: &str, method: &str, pass: &str| {
+            let n = v.nonce(10);
+            let ha1 = Algorithm::Md5.hash_hex(&[b"alice", realm.as_bytes(), pass.as_bytes()]);
+            let ha2 = Algorithm::Md5.hash_hex(&[method.as_bytes(), b"sip:x"]);
+            let resp = Algorithm::Md5.hash_hex(&[ha1.as_bytes(), n.as_bytes(), ha2.as_bytes()]);
+            let hdr = format!(
+                "Digest username=\"alice\", realm=\"{realm}\", nonce=\"{n}\", uri=\"sip:x\", response=\"{resp}\""
+            );
+            let c = parse_credentials(hdr.as_bytes()).unwrap();
+            v.check(&c, method.as_bytes(), Some(&secret), 10)
+        };
+        // the first realm's HA1 is kept; another realm, another method or
+        // a wrong password is still told apart
+        assert_eq!(answer("a.example", "REGISTER", "pw"), Verdict::Ok);
+        assert_eq!(answer("a.example", "REGISTER", "pw"), Verdict::Ok);
+        assert_eq!(answer("b.example", "REGISTER", "pw"), Verdict::Ok);
+        assert_eq!(answer("a.example", "INVITE", "pw"), Verdict::Ok);
+        assert_eq!(
+            answer("a.example", "REGISTER", "bad"),
+            Verdict::InvalidPassword
+        );
+        assert_eq!(
+            answer("b.example", "INVITE", "bad"),
+            Verdict::InvalidPassword
+        );
+        assert_eq!(answer("b.example", "INVITE", "pw"), Verdict::Ok);
+        assert_eq!(answer("a.example", "REGISTER", "pw"), Verdict::Ok);
+    }
+
+    #[test]
     fn ha1_column() {
         let v = Verifier::new(Some(b"k"), 300);
-        let secret = Secret {
-            password: vec![],
-            ha1: Algorithm::Md5
+        let secret = Secret::new(
+            vec![],
+            Algorithm::Md5
                 .hash_hex(&[b"alice", b"example.com", b"pw"])
                 .into_bytes(),
-        };
+        );
         let n = v.nonce(10);
         let c = creds(&v, Algorithm::Md5, b"pw", &n, "00000001", 10);
         assert_eq!(v.check(&c, b"REGISTER", Some(&secret), 10), Verdict::Ok);

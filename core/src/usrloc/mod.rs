@@ -705,10 +705,7 @@ impl SubscriberDb {
         for s in read_subscribers(&self.db)? {
             m.entry(s.username).or_default().push((
                 s.domain,
-                Arc::new(Secret {
-                    password: s.password.into_bytes(),
-                    ha1: s.ha1.into_bytes(),
-                }),
+                Arc::new(Secret::new(s.password.into_bytes(), s.ha1.into_bytes())),
             ));
         }
         self.map.store(Arc::new(m));

@@ -176,15 +176,9 @@ fn pv_authenticate(x: &mut Exec<'_, '_>, args: &[CArg], proxy: bool) -> i32 {
         return Verdict::NoCredentials.code();
     };
     let secret = if flags & 1 != 0 {
-        auth::Secret {
-            password: Vec::new(),
-            ha1: pass,
-        }
+        auth::Secret::new(Vec::new(), pass)
     } else {
-        auth::Secret {
-            password: pass,
-            ha1: Vec::new(),
-        }
+        auth::Secret::new(pass, Vec::new())
     };
     verify(x, &c, Some(&secret))
 }
