@@ -331,7 +331,29 @@ impl Secret {
 /// so later checks skip that hash. Another user name or realm is hashed
 /// afresh. Not part of the secret's equality.
 #[derive(Debug, Clone, Default)]
-pub struct Ha1Memo(OnceLock<(Algorithm, Box<[u8]>, Box<[u8]>, Hex)>);
+pub struct Ha1Memo(OnceLock<Kept>);
+
+/// A hash kept with its algorithm and the two inputs it was made of.
+#[derive(Debug, Clone)]
+struct Kept {
+    alg: Option<Algorithm>,
+    a: Vec<u8>,
+    b: Vec<u8>,
+    hex: Hex,
+}
+
+impl Kept {
+    const NONE: Kept = Kept {
+        alg: None,
+        a: Vec::new(),
+        b: Vec::new(),
+        hex: Hex::EMPTY,
+    };
+
+    fn is(&self, alg: Algorithm, a: &[u8], b: &[u8]) -> bool {
+        self.alg == Some(alg) && self.a == a && self.b == b
+    }
+}
 
 impl PartialEq for Ha1Memo {
     fn eq(&self, _: &Ha1Memo) -> bool {
@@ -343,15 +365,20 @@ impl Eq for Ha1Memo {}
 
 impl Ha1Memo {
     fn get_or_hash(&self, alg: Algorithm, user: &[u8], realm: &[u8], password: &[u8]) -> Hex {
-        if let Some((a, u, r, h)) = self.0.get() {
-            if *a == alg && **u == *user && **r == *realm {
-                return *h;
+        if let Some(k) = self.0.get() {
+            if k.is(alg, user, realm) {
+                return k.hex;
             }
             return alg.hash(&[user, realm, password]);
         }
-        let h = alg.hash(&[user, realm, password]);
-        let _ = self.0.set((alg, user.into(), realm.into(), h));
-        h
+        let hex = alg.hash(&[user, realm, password]);
+        let _ = self.0.set(Kept {
+            alg: Some(alg),
+            a: user.to_vec(),
+            b: realm.to_vec(),
+            hex,
+        });
+        hex
     }
 }
 
@@ -586,25 +613,24 @@ thread_local! {
     /// The last HA2 this thread computed and its algorithm, method and
     /// digest URI: clients of one registrar send the same `uri`, so most
     /// checks reuse it.
-    static LAST_HA2: std::cell::RefCell<(Option<Algorithm>, Vec<u8>, Vec<u8>, Hex)> =
-        const { std::cell::RefCell::new((None, Vec::new(), Vec::new(), Hex::EMPTY)) };
+    static LAST_HA2: std::cell::RefCell<Kept> = const { std::cell::RefCell::new(Kept::NONE) };
 }
 
 /// HA2 of `method` and `uri` (RFC 2617 qop=auth or none).
 fn ha2_of(alg: Algorithm, method: &[u8], uri: &[u8]) -> Hex {
     LAST_HA2.with(|l| {
         let mut l = l.borrow_mut();
-        if l.0 == Some(alg) && l.1 == method && l.2 == uri {
-            return l.3;
+        if l.is(alg, method, uri) {
+            return l.hex;
         }
-        let h = alg.hash(&[method, uri]);
-        l.0 = Some(alg);
-        l.1.clear();
-        l.1.extend_from_slice(method);
-        l.2.clear();
-        l.2.extend_from_slice(uri);
-        l.3 = h;
-        h
+        let hex = alg.hash(&[method, uri]);
+        l.alg = Some(alg);
+        l.a.clear();
+        l.a.extend_from_slice(method);
+        l.b.clear();
+        l.b.extend_from_slice(uri);
+        l.hex = hex;
+        hex
     })
 }
 
