@@ -13,6 +13,7 @@ mod batch;
 mod compare;
 mod cpu;
 mod floor;
+mod gso;
 mod load;
 mod shards;
 mod sip;

@@ -2,8 +2,11 @@
 //! index, its generation, the generator thread and the run number, so a
 //! response finds its call in O(1) without a hash table, and a late answer
 //! to an earlier call in the same slot (or an earlier run) is recognised.
+//! Every field is written as 8 hex digits, so every Call-ID (and the branch
+//! and tag made from it) has the same length whatever the numbers: the
+//! generator's messages of one kind are then all of one length, which UDP
+//! GSO needs to send many of them at once (`crate::gso`).
 
-use crate::sip::scan::parse_u32;
 use crate::sip::write::{Out, Overflow};
 
 /// Suffix of every generated Call-ID.
@@ -19,22 +22,23 @@ pub struct CallRef {
 }
 
 impl CallRef {
-    /// Writes `slot-generation-thread-run@sipshard-bench`.
+    /// Writes `slot-generation-thread-run@sipshard-bench` (fixed width).
     pub fn write(&self, out: &mut Out<'_>) -> Result<(), Overflow> {
         self.write_token(out)?.put(DOMAIN)?;
         Ok(())
     }
 
-    /// Writes `slot-generation-thread-run`, which is an RFC 3261 `token`
-    /// (usable in a Via branch, where the Call-ID's `@` is not allowed).
+    /// Writes `slot-generation-thread-run`, each 8 lowercase hex digits: an
+    /// RFC 3261 `token` (usable in a Via branch, where the Call-ID's `@` is
+    /// not allowed) of 35 bytes whatever the numbers.
     pub fn write_token<'o, 'b>(&self, out: &'o mut Out<'b>) -> Result<&'o mut Out<'b>, Overflow> {
-        out.num(u64::from(self.slot))?
+        out.hex(&self.slot.to_be_bytes())?
             .put(b"-")?
-            .num(u64::from(self.generation))?
+            .hex(&self.generation.to_be_bytes())?
             .put(b"-")?
-            .num(u64::from(self.thread))?
+            .hex(&self.thread.to_be_bytes())?
             .put(b"-")?
-            .num(u64::from(self.run))
+            .hex(&self.run.to_be_bytes())
     }
 
     /// Reads a Call-ID written by [`CallRef::write`]; `None` for any other.
@@ -42,13 +46,21 @@ impl CallRef {
         let token = call_id.strip_suffix(DOMAIN)?;
         let mut parts = token.split(|&b| b == b'-');
         let r = CallRef {
-            slot: parse_u32(parts.next()?)?,
-            generation: parse_u32(parts.next()?)?,
-            thread: parse_u32(parts.next()?)?,
-            run: parse_u32(parts.next()?)?,
+            slot: parse_hex8(parts.next()?)?,
+            generation: parse_hex8(parts.next()?)?,
+            thread: parse_hex8(parts.next()?)?,
+            run: parse_hex8(parts.next()?)?,
         };
         parts.next().is_none().then_some(r)
     }
+}
+
+/// Exactly 8 hex digits (either case) as a u32.
+fn parse_hex8(s: &[u8]) -> Option<u32> {
+    if s.len() != 8 {
+        return None;
+    }
+    s.iter().try_fold(0u32, |acc, &b| Some(acc << 4 | char::from(b).to_digit(16)?))
 }
 
 #[cfg(test)]
@@ -66,10 +78,31 @@ mod tests {
         let mut buf = [0u8; 64];
         let mut o = Out::new(&mut buf);
         c.write(&mut o).unwrap();
-        assert_eq!(o.written(), b"12-3-1-777@sipshard-bench");
+        assert_eq!(o.written(), b"0000000c-00000003-00000001-00000309@sipshard-bench");
         assert_eq!(CallRef::parse(o.written()), Some(c));
-        assert_eq!(CallRef::parse(b"12-3-1@sipshard-bench"), None);
-        assert_eq!(CallRef::parse(b"1-1-1-1-1@sipshard-bench"), None);
-        assert_eq!(CallRef::parse(b"12-3-1-7@elsewhere"), None);
+        assert_eq!(CallRef::parse(b"0000000c-00000003-00000001@sipshard-bench"), None);
+        assert_eq!(CallRef::parse(b"12-3-1-777@sipshard-bench"), None, "not fixed width");
+        assert_eq!(CallRef::parse(b"0000000c-00000003-00000001-0000030g@sipshard-bench"), None);
+        assert_eq!(CallRef::parse(b"0000000c-00000003-00000001-00000309@elsewhere"), None);
+    }
+
+    #[test]
+    fn every_token_has_the_same_length() {
+        for (slot, generation, thread, run) in [(0, 0, 0, 0), (9, 10, 0, 1), (u32::MAX, u32::MAX, u32::MAX, u32::MAX)] {
+            let c = CallRef {
+                slot,
+                generation,
+                thread,
+                run,
+            };
+            let mut buf = [0u8; 64];
+            let mut o = Out::new(&mut buf);
+            c.write_token(&mut o).unwrap();
+            assert_eq!(o.len(), 35);
+            let mut full = [0u8; 64];
+            let mut o = Out::new(&mut full);
+            c.write(&mut o).unwrap();
+            assert_eq!(CallRef::parse(o.written()), Some(c));
+        }
     }
 }

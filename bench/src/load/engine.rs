@@ -4,7 +4,8 @@
 //! queueing), the scenario state machines, RFC 3261 retransmissions, and
 //! batched I/O over many connected sockets (one source port each, so the
 //! proxy's SO_REUSEPORT shards all get traffic); receives with `recvmmsg`,
-//! sends with `sendmmsg`.
+//! sends with `sendmmsg`, datagrams of one length together as UDP GSO sends
+//! (`crate::gso`).
 //!
 //! Two ways to wait. Event mode (`tick` = None) sleeps in epoll until input,
 //! the next start or the next timer: exact, but one wake-up per datagram or
@@ -38,6 +39,9 @@ use crate::Transport;
 
 /// Datagrams per `recvmmsg` / per socket send batch.
 const BATCH: usize = 32;
+/// Flow of the stateless answers to requests from the far side (kept in
+/// order among themselves; calls use their slot as flow).
+const ANSWERS_FLOW: u64 = u64::MAX;
 /// Highest retransmission level for non-INVITE requests (T2 = 8·T1 = 4 s).
 const NON_INVITE_MAX_LEVEL: usize = 3;
 
@@ -116,17 +120,22 @@ impl Sock {
         }
     }
 
-    /// Sends what is queued; returns how many datagrams were refused (UDP) or
-    /// 1 when the connection is gone (TCP).
-    fn flush(&mut self) -> u64 {
-        match &mut self.io {
-            Io::Udp(s) => self.out.flush(s.as_raw_fd()).failed as u64,
+    /// Sends what is queued; counts what the kernel refused (datagrams, or 1
+    /// when the TCP connection is gone) and the GSO sends.
+    fn flush(&mut self, stats: &mut RunStats) {
+        stats.send_errors += match &mut self.io {
+            Io::Udp(s) => {
+                let f = self.out.flush(s.as_raw_fd());
+                stats.gso_sends += f.gso_sends as u64;
+                stats.gso_datagrams += f.gso_datagrams as u64;
+                f.failed as u64
+            }
             Io::Tcp(c) => {
                 self.out.drain_to(|bytes, _| c.queue(bytes));
                 c.flush();
                 u64::from(c.closed)
             }
-        }
+        };
     }
 }
 
@@ -239,7 +248,7 @@ impl Engine {
         };
         let sock = &mut self.sockets[usize::from(call.socket)];
         if sock.out.is_full() {
-            self.stats.send_errors += sock.flush();
+            sock.flush(&mut self.stats);
         }
         let ep = Endpoints {
             local_ip: &self.local_text,
@@ -256,7 +265,8 @@ impl Engine {
             return;
         }
         let len = w.len();
-        sock.out.commit(len, None);
+        // One flow per call: its ACK stays ahead of its BYE.
+        sock.out.commit(len, None, u64::from(slot));
         self.stats.messages_sent += 1;
     }
 
@@ -277,9 +287,8 @@ impl Engine {
         }
     }
 
-    fn start_call(&mut self, index: u64, intended: Instant, now: Instant) {
+    fn start_call(&mut self, socket: u16, intended: Instant, now: Instant) {
         let slot = self.slab.allocate(now);
-        let socket = (index % self.sockets.len() as u64) as u16;
         let phase = self.plan.scenario.first_phase();
         let measured = intended >= self.plan.warmup_until;
         let call = self.slab.get_mut(slot).expect("just allocated");
@@ -324,7 +333,7 @@ impl Engine {
         self.stats.requests_answered += 1;
         let sock = &mut self.sockets[socket];
         if sock.out.is_full() {
-            self.stats.send_errors += sock.flush();
+            sock.flush(&mut self.stats);
         }
         let spec = ResponseSpec {
             code: 200,
@@ -337,7 +346,7 @@ impl Engine {
         let mut w = Out::new(sock.out.slot());
         if write_response(&mut w, msg, &spec).is_ok() {
             let len = w.len();
-            sock.out.commit(len, None);
+            sock.out.commit(len, None, ANSWERS_FLOW);
             self.stats.messages_sent += 1;
         }
     }
@@ -529,7 +538,7 @@ impl Engine {
     fn flush_all(&mut self) {
         for s in &mut self.sockets {
             if !s.out.is_empty() {
-                self.stats.send_errors += s.flush();
+                s.flush(&mut self.stats);
             }
         }
     }
@@ -549,15 +558,22 @@ impl Engine {
         let drain_limit = self.plan.t1 * 64 + Duration::from_secs(1);
         let mut all_started_at: Option<Instant> = None;
         let mut next_tick = self.plan.start;
+        let mut iteration = 0u64;
         loop {
             let now = Instant::now();
             self.wall = now;
+            iteration += 1;
             while next_index < self.plan.calls {
                 let intended = self.plan.start + interval.mul_f64(next_index as f64);
                 if intended > now {
                     break;
                 }
-                self.start_call(next_index, intended, now);
+                // Tick mode: the calls of one tick share a socket (the next
+                // tick's take the next one), so their INVITEs, and later
+                // their ACKs and BYEs, leave as GSO sends of several
+                // datagrams; event mode spreads call by call.
+                let spread = if self.plan.tick.is_some() { iteration } else { next_index };
+                self.start_call((spread % self.sockets.len() as u64) as u16, intended, now);
                 next_index += 1;
             }
             while let Some(fired) = self.timers.pop_due(now) {

@@ -121,6 +121,11 @@ pub struct LoadArgs {
     /// timestamps). 0: wake on every datagram and scheduled start instead.
     #[arg(long, default_value_t = DEFAULT_TICK_US, value_name = "US")]
     pub tick_us: u64,
+    /// Send one datagram per `sendmmsg` entry instead of UDP GSO sends of
+    /// equal-length datagrams (for A/B runs; GSO falls back by itself when
+    /// the kernel refuses it).
+    #[arg(long)]
+    pub no_gso: bool,
     /// Local IP to send from.
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub local_ip: IpAddr,
@@ -339,6 +344,7 @@ pub fn summary_line(r: &PointResult) -> String {
 
 /// `sipshard-bench load`.
 pub fn run_cli(a: &LoadArgs) -> Result<(), String> {
+    crate::gso::set_allowed(!a.no_gso);
     let base = PointPlan {
         target: a.target,
         scenario: a.scenario,

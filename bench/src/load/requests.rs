@@ -5,6 +5,12 @@
 //! Branches are derived from the Call-ID and CSeq, so a retransmission, the
 //! CANCEL and the ACK of a non-2xx final carry the INVITE's branch, while
 //! the ACK of a 2xx gets its own (RFC 3261 §17.1.1.3, §9.1, §13.2.2.4).
+//!
+//! Call-ID, branch and From tag are fixed width, so within a run every
+//! request of one kind from one socket has the same length (what differs is
+//! what the far end chose: its To tag, Contact, Record-Route, and a
+//! challenge's nonce); equal lengths let a flush send them as one UDP GSO
+//! batch.
 
 use super::callid::CallRef;
 use crate::sip::digest::{write_authorization, Answer, Challenge};
@@ -79,9 +85,9 @@ pub fn write_request(out: &mut Out<'_>, ep: &Endpoints<'_>, call: &CallRef, spec
         .put(b":")?
         .num(u64::from(ep.local_port))?;
     out.put(b">;tag=")?
-        .num(u64::from(call.slot))?
+        .hex(&call.slot.to_be_bytes())?
         .put(b"x")?
-        .num(u64::from(call.generation))?;
+        .hex(&call.generation.to_be_bytes())?;
     if register {
         out.put(b"\r\nTo: sipp <sip:")?.put(USER)?.put(b"@")?.put(ep.target)?.put(b">")?;
     } else {
@@ -223,6 +229,42 @@ mod tests {
         assert_eq!(si.max_forwards, Some(70));
         assert_eq!(CallRef::parse(si.call_id), Some(call));
         assert_eq!(&oa.written()[si.body_start..], crate::sip::SDP);
+    }
+
+    #[test]
+    fn requests_of_one_kind_have_one_length_whatever_the_call() {
+        let calls = [(0, 1, 0, 1), (7, 9, 0, 1), (123_456, 98_765, 3, 4_000_000_000)].map(|(slot, generation, thread, run)| CallRef {
+            slot,
+            generation,
+            thread,
+            run,
+        });
+        let bye_dialog = (&b"sip:uas@127.0.0.1:5070"[..], &b""[..]);
+        let kinds: [(&[u8], u32, bool, bool); 3] = [(b"INVITE", 1, false, false), (b"ACK", 1, true, true), (b"BYE", 2, false, true)];
+        for (method, cseq, new_branch, in_dialog) in kinds {
+            let lens: Vec<usize> = calls
+                .iter()
+                .map(|call| {
+                    let spec = RequestSpec {
+                        method,
+                        cseq,
+                        new_branch,
+                        to_tag: in_dialog.then_some(&b"4711SIPpTag011"[..]),
+                        body: (method == b"INVITE").then_some((&b"application/sdp"[..], crate::sip::SDP)),
+                        auth: None,
+                        dialog: in_dialog.then_some(bye_dialog),
+                    };
+                    let mut buf = [0u8; 2048];
+                    let mut o = Out::new(&mut buf);
+                    write_request(&mut o, &ep(), call, &spec).unwrap();
+                    let m = scan(o.written()).expect("valid SIP");
+                    assert_eq!(CallRef::parse(m.call_id), Some(*call));
+                    assert_eq!(m.method(), Some(method));
+                    o.len()
+                })
+                .collect();
+            assert!(lens.iter().all(|&l| l == lens[0]), "{}: {lens:?}", String::from_utf8_lossy(method));
+        }
     }
 
     #[test]

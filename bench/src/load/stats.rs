@@ -83,6 +83,9 @@ pub struct RunStats {
     pub messages_sent: u64,
     pub messages_received: u64,
     pub send_errors: u64,
+    /// UDP GSO sends (each two or more datagrams) and the datagrams in them.
+    pub gso_sends: u64,
+    pub gso_datagrams: u64,
     pub latency: Vec<Histogram<u64>>,
     pub schedule_lag: Histogram<u64>,
 }
@@ -109,6 +112,8 @@ impl Default for RunStats {
             messages_sent: 0,
             messages_received: 0,
             send_errors: 0,
+            gso_sends: 0,
+            gso_datagrams: 0,
             latency: STEPS.iter().map(|_| histogram()).collect(),
             schedule_lag: histogram(),
         }
@@ -162,6 +167,8 @@ impl RunStats {
         self.messages_sent += o.messages_sent;
         self.messages_received += o.messages_received;
         self.send_errors += o.send_errors;
+        self.gso_sends += o.gso_sends;
+        self.gso_datagrams += o.gso_datagrams;
         for (a, b) in self.latency.iter_mut().zip(&o.latency) {
             let _ = a.add(b);
         }
@@ -195,6 +202,8 @@ impl RunStats {
             "messages_sent": self.messages_sent,
             "messages_received": self.messages_received,
             "send_errors": self.send_errors,
+            "gso_sends": self.gso_sends,
+            "gso_datagrams": self.gso_datagrams,
             "latency": latency,
             "schedule_lag": percentiles(&self.schedule_lag),
         })

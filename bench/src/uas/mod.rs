@@ -57,6 +57,10 @@ pub struct UasArgs {
     /// 0: glommio, woken by every datagram.
     #[arg(long, default_value_t = 0, value_name = "US")]
     pub tick_us: u64,
+    /// Send one datagram per `sendmmsg` entry instead of UDP GSO sends of
+    /// equal-length answers to one destination (for A/B runs).
+    #[arg(long)]
+    pub no_gso: bool,
     /// Write the counts as JSON to this file when stopping.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<std::path::PathBuf>,
@@ -64,6 +68,7 @@ pub struct UasArgs {
 
 /// Runs the UAS until stopped; returns the summed counts.
 pub fn run(args: &UasArgs) -> Result<UasStats, String> {
+    crate::gso::set_allowed(!args.no_gso);
     if !(0.0..=1.0).contains(&args.failure_share) {
         return Err(format!("uas: --failure-share must be within 0.0..=1.0, got {}", args.failure_share));
     }

@@ -93,7 +93,8 @@ impl Shard {
             return;
         }
         let len = w.len();
-        self.out.commit(len, Some(src));
+        // One flow per call: its 180 stays ahead of its 200.
+        self.out.commit(len, Some(src), u64::from_be_bytes(tag_hex));
         match kind {
             Sent::Trying => self.stats.sent_100 += 1,
             Sent::Ringing => self.stats.sent_180 += 1,
@@ -235,6 +236,8 @@ impl Shard {
         if !self.out.is_empty() {
             let f = self.out.flush(self.fd);
             self.stats.send_errors += f.failed as u64;
+            self.stats.gso_sends += f.gso_sends as u64;
+            self.stats.gso_datagrams += f.gso_datagrams as u64;
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct UasStats {
     pub sent_failure: u64,
     /// Datagrams the kernel refused to send.
     pub send_errors: u64,
+    /// UDP GSO sends (each two or more answers) and the answers in them.
+    pub gso_sends: u64,
+    pub gso_datagrams: u64,
 }
 
 impl UasStats {
@@ -61,6 +64,8 @@ impl UasStats {
         self.sent_487 += o.sent_487;
         self.sent_failure += o.sent_failure;
         self.send_errors += o.send_errors;
+        self.gso_sends += o.gso_sends;
+        self.gso_datagrams += o.gso_datagrams;
     }
 
     /// The counts as a JSON object.
@@ -82,6 +87,8 @@ impl UasStats {
                 "487": self.sent_487, "failure": self.sent_failure,
             },
             "send_errors": self.send_errors,
+            "gso_sends": self.gso_sends,
+            "gso_datagrams": self.gso_datagrams,
         })
     }
 }
