@@ -11,6 +11,7 @@ use crate::sip::host::parse_ip;
 use crate::sip::host::unbracket;
 use crate::sip::lex::{split_commas, trim_start, Unbalanced};
 use crate::sip::{EditError, Edits, HeaderName, Message, ParseError, Via};
+use crate::transport::Transport;
 
 /// A response ready to go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,22 @@ impl std::error::Error for ReplyRouteError {}
 /// Where a response goes according to a Via (RFC 3261 §18.2.2 with
 /// RFC 3581 §4 rport).
 pub fn via_destination(via: &Via<'_>) -> Result<Destination, ReplyRouteError> {
+    let (host, port, transport) = via_target(via)?;
+    // Hosts are ASCII: the checked conversion is the fast path.
+    let host = match std::str::from_utf8(host) {
+        Ok(h) => h.to_owned(),
+        Err(_) => String::from_utf8_lossy(host).into_owned(),
+    };
+    Ok(Destination {
+        host,
+        port,
+        transport,
+    })
+}
+
+/// [`via_destination`]'s host (unbracketed), port and transport, checked
+/// the same way, without building the `String`.
+fn via_target<'a>(via: &Via<'a>) -> Result<(&'a [u8], u16, Transport), ReplyRouteError> {
     let transport = via.transport.ok_or(ReplyRouteError::UnknownTransport)?;
     let host = via.maddr().or_else(|| via.received()).unwrap_or(via.host);
     let host = unbracket(host);
@@ -69,16 +86,7 @@ pub fn via_destination(via: &Via<'_>) -> Result<Destination, ReplyRouteError> {
             return Err(ReplyRouteError::Broadcast);
         }
     }
-    // Hosts are ASCII: the checked conversion is the fast path.
-    let host = match std::str::from_utf8(host) {
-        Ok(h) => h.to_owned(),
-        Err(_) => String::from_utf8_lossy(host).into_owned(),
-    };
-    Ok(Destination {
-        host,
-        port,
-        transport,
-    })
+    Ok((host, port, transport))
 }
 
 /// Removes our top Via, applies the script's `edits` and computes the
@@ -88,6 +96,32 @@ pub fn route_reply(
     edits: &Edits,
     is_ours: impl Fn(&Via<'_>) -> bool,
 ) -> Result<RoutedReply, ReplyRouteError> {
+    let (next, e) = strip_top_via(msg, edits, is_ours)?;
+    let dst = via_destination(&next)?;
+    let bytes = e.apply(msg).map_err(ReplyRouteError::Edit)?;
+    Ok(RoutedReply { bytes, dst })
+}
+
+/// The bytes [`route_reply`] sends, refused in the same cases, without
+/// building the destination: a stateful proxy sends a response to its
+/// transaction's upstream.
+pub fn reply_bytes(
+    msg: &Message,
+    edits: &Edits,
+    is_ours: impl Fn(&Via<'_>) -> bool,
+) -> Result<Vec<u8>, ReplyRouteError> {
+    let (next, e) = strip_top_via(msg, edits, is_ours)?;
+    via_target(&next)?;
+    e.apply(msg).map_err(ReplyRouteError::Edit)
+}
+
+/// Checks that the top Via is ours and parses the next one; returns it
+/// and `edits` plus the removal of ours.
+fn strip_top_via<'m>(
+    msg: &'m Message,
+    edits: &Edits,
+    is_ours: impl Fn(&Via<'_>) -> bool,
+) -> Result<(Via<'m>, Edits), ReplyRouteError> {
     if !msg.is_response() {
         return Err(ReplyRouteError::NotAResponse);
     }
@@ -121,7 +155,6 @@ pub fn route_reply(
         .ok_or(ReplyRouteError::NoNextVia)?
         .map_err(|_| ReplyRouteError::BadVia(ParseError::BadVia))?;
     let next = Via::parse(next_raw).map_err(ReplyRouteError::BadVia)?;
-    let dst = via_destination(&next)?;
     // Without script edits, a fresh list holds only ours (no copy).
     let mut e = if edits.is_empty() {
         Edits::new()
@@ -137,8 +170,7 @@ pub fn route_reply(
         // Ours is the only value on its line: remove the line.
         e.remove_header(&first);
     }
-    let bytes = e.apply(msg).map_err(ReplyRouteError::Edit)?;
-    Ok(RoutedReply { bytes, dst })
+    Ok((next, e))
 }
 
 #[cfg(test)]
@@ -205,6 +237,12 @@ mod tests {
         );
     }
 
+    /// `reply_bytes` sends what `route_reply` sends and refuses alike.
+    fn same_as_route_reply(m: &Message) {
+        let routed = route_reply(m, &Edits::new(), ours);
+        assert_eq!(reply_bytes(m, &Edits::new(), ours), routed.map(|r| r.bytes));
+    }
+
     #[test]
     fn refusals() {
         let m = reply("Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\nVia: SIP/2.0/UDP h\r\n");
@@ -234,5 +272,20 @@ mod tests {
             route_reply(&m, &Edits::new(), ours),
             Err(ReplyRouteError::BadVia(ParseError::BadVia))
         );
+    }
+
+    #[test]
+    fn reply_bytes_agree_with_route_reply() {
+        for vias in [
+            "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa\r\nVia: SIP/2.0/UDP pc.example.com:5062;rport=9000;received=192.0.2.5\r\n",
+            "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKa , SIP/2.0/TCP [2001:db8::1];branch=z9hG4bKb\r\n",
+            "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\nVia: SIP/2.0/UDP h\r\n",
+            "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKa\r\n",
+            "Via: SIP/2.0/UDP 127.0.0.1\r\nVia: SIP/2.0/UDP 255.255.255.255;branch=z9hG4bK1\r\n",
+            "Via: SIP/2.0/UDP 127.0.0.1\r\nVia: SIP/2.0/QUIC h\r\n",
+            "Via: SIP/2.0/UDP 127.0.0.1\r\nVia: SIP/2.0/UDP h;;\r\n",
+        ] {
+            same_as_route_reply(&reply(vias));
+        }
     }
 }

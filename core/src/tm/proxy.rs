@@ -44,7 +44,7 @@ use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
 use super::timers::{Millis, TimerConfig, TimerKind};
 use crate::proxy::reply::{build_reply, reply_destination, LocalReply};
-use crate::proxy::{route_reply, Destination};
+use crate::proxy::{reply_bytes, Destination};
 use crate::sip::{Edits, Message, Method};
 use crate::transport::Transport;
 
@@ -951,8 +951,8 @@ impl ProxyTx {
                 //# modification before forwarding.
                 edits.add_header(&m, &self.auth);
             }
-            if let Ok(r) = route_reply(&m, &edits, |_| true) {
-                self.send_upstream(cfg, out_code, r.bytes.into(), sink);
+            if let Ok(r) = reply_bytes(&m, &edits, |_| true) {
+                self.send_upstream(cfg, out_code, r.into(), sink);
                 return;
             }
         }
@@ -967,8 +967,8 @@ impl ProxyTx {
 
     /// Relays a received response upstream as is (minus our Via).
     fn relay(&mut self, cfg: &ProxyConfig, code: u16, resp: &Message, sink: &mut Sink<'_>) {
-        if let Ok(r) = route_reply(resp, &Edits::new(), |_| true) {
-            self.send_upstream(cfg, code, r.bytes.into(), sink);
+        if let Ok(r) = reply_bytes(resp, &Edits::new(), |_| true) {
+            self.send_upstream(cfg, code, r.into(), sink);
         }
     }
 
