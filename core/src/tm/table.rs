@@ -235,8 +235,8 @@ impl Table {
         )
     }
 
-    fn lookup(&self, key: &ServerKey<'_>) -> Option<TxId> {
-        let h = key.hash_with(&self.hasher);
+    /// The transaction of `key`, whose keyed hash is `h`.
+    fn lookup(&self, key: &ServerKey<'_>, h: u64) -> Option<TxId> {
         let slot = *self.index.get(&h)?;
         let s = &self.slots[usize::try_from(slot).ok()?];
         let e = s.entry.as_deref()?;
@@ -264,7 +264,7 @@ impl Table {
         } else {
             key
         };
-        let Some(id) = self.lookup(&key) else {
+        let Some(id) = self.lookup(&key, key.hash_with(&self.hasher)) else {
             return RequestMatch::NoMatch;
         };
         let result = self.with_tx(now, id, out, |tx, cfg, sink| match method {
@@ -301,10 +301,10 @@ impl Table {
             return Err(CreateError::NotForMethod);
         }
         let key = ServerKey::of(msg).ok_or(CreateError::Unmatchable)?;
-        if let Some(id) = self.lookup(&key) {
+        let h = key.hash_with(&self.hasher);
+        if let Some(id) = self.lookup(&key, h) {
             return Err(CreateError::Exists(id));
         }
-        let h = key.hash_with(&self.hasher);
         // A different key with the same 64-bit keyed hash is as unlikely as
         // guessing the hasher's key; it is refused like a full table rather
         // than chaining.
