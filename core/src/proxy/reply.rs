@@ -14,8 +14,9 @@ use md5::{Digest, Md5};
 use super::branch::hex_into;
 use super::destination::Destination;
 use super::via::received_rport_inserts_with;
+use crate::sip::edit::decimal;
 use crate::sip::lex::{eq_ic, find_top_level, trim, trim_end};
-use crate::sip::{HeaderName, Message, NameAddr, ParseError};
+use crate::sip::{HeaderName, Message, ParseError};
 use crate::transport::Transport;
 
 /// Our Server header value.
@@ -116,8 +117,8 @@ pub fn build_reply(req: &Message, src: SocketAddr, r: &LocalReply<'_>) -> Vec<u8
             HeaderName::To => {
                 out.extend_from_slice(b"To: ");
                 out.extend_from_slice(h.value);
-                let has_tag = NameAddr::parse(h.value).is_ok_and(|t| t.tag().is_some());
-                if !has_tag && r.code > 100 {
+                // `parse` validated To (there is one) and kept its tag.
+                if req.to_tag().is_none() && r.code > 100 {
                     out.extend_from_slice(b";tag=");
                     out.extend_from_slice(&local_to_tag(req, r.to_tag_prefix));
                 }
@@ -141,13 +142,17 @@ pub fn build_reply(req: &Message, src: SocketAddr, r: &LocalReply<'_>) -> Vec<u8
         }
         None => b"",
     };
-    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(decimal(body.len(), &mut [0u8; 20]));
+    out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body);
     out
 }
 
 fn push_status_line(out: &mut Vec<u8>, code: u16, reason: &[u8]) {
-    out.extend_from_slice(format!("SIP/2.0 {code} ").as_bytes());
+    out.extend_from_slice(b"SIP/2.0 ");
+    out.extend_from_slice(decimal(usize::from(code), &mut [0u8; 20]));
+    out.push(b' ');
     // A reason phrase cannot hold line breaks.
     out.extend(reason.iter().copied().filter(|&b| b != b'\r' && b != b'\n'));
     out.extend_from_slice(b"\r\n");
