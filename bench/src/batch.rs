@@ -64,6 +64,18 @@ impl RecvBatch {
     /// Receives up to `slots` datagrams without blocking; returns how many
     /// (0 when the socket is empty).
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.recv_with(fd, libc::MSG_DONTWAIT)
+    }
+
+    /// Sleeps in the kernel until at least one datagram is queued (or the
+    /// socket's SO_RCVTIMEO passes: then 0), then takes up to `slots`
+    /// without waiting for more: one syscall per wake-up, as a blocking
+    /// `recvfrom` loop makes.
+    pub fn recv_wait(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.recv_with(fd, libc::MSG_WAITFORONE)
+    }
+
+    fn recv_with(&mut self, fd: RawFd, flags: libc::c_int) -> io::Result<usize> {
         let n = self.bufs.len();
         for i in 0..n {
             self.iovs[i] = libc::iovec {
@@ -82,15 +94,7 @@ impl RecvBatch {
         }
         // SAFETY: every header points into buffers owned by `self` that
         // outlive the call; n matches the arrays' length.
-        let rc = unsafe {
-            libc::recvmmsg(
-                fd,
-                self.hdrs.as_mut_ptr(),
-                n as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
+        let rc = unsafe { libc::recvmmsg(fd, self.hdrs.as_mut_ptr(), n as libc::c_uint, flags, std::ptr::null_mut()) };
         if rc < 0 {
             let e = io::Error::last_os_error();
             self.count = 0;

@@ -6,6 +6,7 @@
 //! JSON when stopped (SIGINT/SIGTERM or `--duration`).
 
 mod answer;
+mod blocking;
 mod shard;
 mod stats;
 mod tcp;
@@ -57,6 +58,11 @@ pub struct UasArgs {
     /// 0: glommio, woken by every datagram.
     #[arg(long, default_value_t = 0, value_name = "US")]
     pub tick_us: u64,
+    /// Blocking mode (UDP): plain threads asleep in `recvmmsg` until a
+    /// datagram arrives, answering at once (Kamailio's I/O shape, no event
+    /// loop); the floor for what answering a datagram costs. Overrides --tick-us.
+    #[arg(long)]
+    pub blocking: bool,
     /// Send one datagram per `sendmmsg` entry instead of UDP GSO sends of
     /// equal-length answers to one destination (for A/B runs).
     #[arg(long)]
@@ -102,6 +108,9 @@ pub fn run(args: &UasArgs) -> Result<UasStats, String> {
             .into_iter()
             .map(Ok)
             .collect()
+    } else if args.blocking {
+        let cpus = crate::shards::pick_cpus(args.shards, &args.cpus);
+        blocking::run(listen, args.shards, &cpus, &behaviour)?.into_iter().map(Ok).collect()
     } else if args.tick_us > 0 {
         let cpus = crate::shards::pick_cpus(args.shards, &args.cpus);
         ticker::run(listen, args.shards, &cpus, &behaviour, Duration::from_micros(args.tick_us))?

@@ -20,7 +20,7 @@ use crate::batch::RecvBatch;
 
 /// Binds `listen` with SO_REUSEPORT (so several shards share it) and the
 /// harness's 4 MiB buffers.
-fn bind(listen: SocketAddr) -> Result<std::net::UdpSocket, String> {
+pub(super) fn bind(listen: SocketAddr) -> Result<std::net::UdpSocket, String> {
     let domain = if listen.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
     let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(|e| format!("uas: socket: {e}"))?;
     s.set_reuse_port(true).map_err(|e| format!("uas: SO_REUSEPORT: {e}"))?;
