@@ -1,15 +1,22 @@
 //! Cost of a REGISTER with Digest credentials exactly as the runtime
 //! drives it: `Message::parse(bytes.to_vec())` then `Program::on_request`
-//! with the registrar bench config (`www_authorize` against auth_db on a
-//! db_text subscriber table, `save("location")` in memory, the 200 sent).
-//! Each REGISTER is a refresh of one binding: qop=auth with a rising `nc`
-//! (a nonce is not accepted twice with the same count) and a rising CSeq,
-//! all prepared before the measurement.
+//! with the route of `bench/configs/sipshard-registrar.cfg`
+//! (`www_authorize` against auth_db on a db_text subscriber table,
+//! `www_challenge("$td", "0")`, `save("location")` in memory, the reply
+//! sent).
 //!
-//! Reports ns/REGISTER and heap allocations/REGISTER (a counting global
-//! allocator); `--bindings N` instead reports the resident memory per
-//! binding of N AORs in the in-memory table. For repeatable instruction
-//! counts:
+//! `--registers N` (default): each REGISTER is a refresh of one binding:
+//! qop=auth with a rising `nc` (a nonce is not accepted twice with the
+//! same count) and a rising CSeq, all prepared before the measurement.
+//! `--registrations N`: each registration is what `sipshard-bench compare
+//! --scenario registrar` sends: a REGISTER without credentials (401 with a
+//! fresh nonce), then one answering that nonce without qop (200); the
+//! client's work between the two is not counted.
+//!
+//! Reports ns and heap allocations (a counting global allocator) per
+//! REGISTER or per registration; `--bindings N` instead reports the
+//! resident memory per binding of N AORs in the in-memory table. For
+//! repeatable instruction counts:
 //!
 //! ```text
 //! cargo build --release -p sipshard-core --example register_bench
@@ -18,6 +25,8 @@
 //!     $CARGO_TARGET_DIR/release/examples/register_bench --registers 20000
 //! callgrind_annotate /tmp/reg.cg | head -30   # total Ir / registers
 //! ```
+//!
+//! (the same with `--registrations 5000` for the 401 + 200 pairs).
 
 use std::hint::black_box;
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +48,7 @@ fn config(db: &str) -> String {
         r#"
 debug=1
 listen=udp:127.0.0.1:5060
+server_signature=no
 loadmodule "sl.so"
 loadmodule "db_text.so"
 loadmodule "usrloc.so"
@@ -47,12 +57,10 @@ loadmodule "auth.so"
 loadmodule "auth_db.so"
 modparam("usrloc", "db_mode", 0)
 modparam("auth_db", "db_url", "text://{db}")
-modparam("auth", "secret", "register-bench")
-modparam("auth", "qop", "auth")
 request_route {{
 	if (method == "REGISTER") {{
 		if (!www_authorize("$td", "subscriber")) {{
-			www_challenge("$td", "1");
+			www_challenge("$td", "0");
 			exit;
 		}}
 		if (!save("location")) {{
@@ -88,9 +96,24 @@ User-Agent: register_bench\r\n\
     .into_bytes()
 }
 
+fn md5(p: &[&[u8]]) -> String {
+    Algorithm::Md5.hash_hex(p)
+}
+
+/// `Authorization` answering nonce `nonce` without qop, as the bench's
+/// load generator does for a challenge without qop.
+fn authorization_no_qop(nonce: &str) -> String {
+    let ha1 = md5(&[USER.as_bytes(), REALM.as_bytes(), PASS.as_bytes()]);
+    let ha2 = md5(&[b"REGISTER", URI.as_bytes()]);
+    let resp = md5(&[ha1.as_bytes(), nonce.as_bytes(), ha2.as_bytes()]);
+    format!(
+        "Authorization: Digest username=\"{USER}\", realm=\"{REALM}\", nonce=\"{nonce}\", \
+uri=\"{URI}\", response=\"{resp}\", algorithm=MD5"
+    )
+}
+
 /// `Authorization` answering nonce `nonce` with count `nc` (qop=auth).
 fn authorization(nonce: &str, nc: u32) -> String {
-    let md5 = |p: &[&[u8]]| Algorithm::Md5.hash_hex(p);
     let ha1 = md5(&[USER.as_bytes(), REALM.as_bytes(), PASS.as_bytes()]);
     let ha2 = md5(&[b"REGISTER", URI.as_bytes()]);
     let nc = format!("{nc:08x}");
@@ -153,6 +176,45 @@ fn per_message(prog: &Program, state: &mut ShardState, env: &mut Env, inb: &Inbo
 
 fn status(env: &Env) -> &str {
     std::str::from_utf8(&env.last[8..11]).unwrap_or("")
+}
+
+/// The nonce of the 401 last sent.
+fn nonce_of(env: &Env) -> String {
+    let text = String::from_utf8_lossy(&env.last).into_owned();
+    text.split("nonce=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a nonce in the 401")
+        .to_string()
+}
+
+/// `--registrations N`: N challenge + answer pairs; only the two
+/// `per_message` calls are timed and their allocations counted.
+fn registrations(n: u32, prog: &Program, state: &mut ShardState, env: &mut Env, inb: &Inbound) {
+    let (mut ns, mut allocs) = (0u128, 0usize);
+    for i in 0..n {
+        let first = register(1, None);
+        let (a0, t) = (ALLOCS.load(Ordering::Relaxed), Instant::now());
+        per_message(prog, state, env, inb, &first);
+        ns += t.elapsed().as_nanos();
+        allocs += ALLOCS.load(Ordering::Relaxed) - a0;
+        assert_eq!(status(env), "401", "{}", String::from_utf8_lossy(&env.last));
+        let second = register(2, Some(&authorization_no_qop(&nonce_of(env))));
+        let (a0, t) = (ALLOCS.load(Ordering::Relaxed), Instant::now());
+        per_message(prog, state, env, inb, &second);
+        ns += t.elapsed().as_nanos();
+        allocs += ALLOCS.load(Ordering::Relaxed) - a0;
+        // every registration must get its 200, or the figures lie
+        assert_eq!(
+            status(env),
+            "200",
+            "{i}: {}",
+            String::from_utf8_lossy(&env.last)
+        );
+    }
+    println!("registrations: {n}");
+    println!("ns/registration: {:.0}", ns as f64 / f64::from(n));
+    println!("allocs/registration: {:.2}", allocs as f64 / f64::from(n));
 }
 
 /// Resident memory of this process, bytes.
@@ -255,16 +317,20 @@ fn main() {
         last: Vec::new(),
     };
 
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--registrations")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+    {
+        registrations(n, prog, &mut state, &mut env, &inb);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+
     // The challenge: one nonce for the whole run.
     per_message(prog, &mut state, &mut env, &inb, &register(1, None));
     assert_eq!(status(&env), "401");
-    let text = String::from_utf8_lossy(&env.last).into_owned();
-    let nonce = text
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("a nonce in the 401")
-        .to_string();
+    let nonce = nonce_of(&env);
 
     let n: u32 = args
         .iter()
