@@ -481,7 +481,13 @@ pub fn parse_temp_gruu(user: &str) -> Option<(&str, u32)> {
 /// the GRUUs (when `gruu` is given: enabled and asked for), the instance
 /// and reg-id, in Kamailio's order.
 pub fn contact_header(bindings: &[Binding], now: u64, gruu: Option<Gruu<'_>>) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(
+        bindings
+            .iter()
+            .map(|b| b.contact.len() + b.received.as_ref().map_or(0, |r| r.len()) + 48)
+            .sum::<usize>()
+            + 16,
+    );
     for b in bindings.iter().filter(|b| b.expires > now) {
         s.push_str(if s.is_empty() { "Contact: " } else { ", " });
         s.push('<');
@@ -491,7 +497,8 @@ pub fn contact_header(bindings: &[Binding], now: u64, gruu: Option<Gruu<'_>>) ->
             s.push_str(";q=");
             s.push_str(&q_str(b.q));
         }
-        let _ = write!(s, ";expires={}", b.expires - now);
+        s.push_str(";expires=");
+        push_decimal(&mut s, b.expires - now);
         if let Some(r) = &b.received {
             s.push_str(";received=\"");
             s.push_str(r);
@@ -517,6 +524,21 @@ pub fn contact_header(bindings: &[Binding], now: u64, gruu: Option<Gruu<'_>>) ->
         s.push_str("\r\n");
     }
     s
+}
+
+/// Appends `n` in decimal (what `write!` does, without its machinery).
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut d = [0u8; 20];
+    let mut i = d.len();
+    loop {
+        i -= 1;
+        d[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&d[i..]).unwrap_or_default());
 }
 
 /// `q` in thousandths as Kamailio prints it (`0.5`, `1`).
@@ -793,6 +815,11 @@ mod tests {
     fn q_values() {
         assert_eq!(parse_q(b"0.5"), Some(500));
         assert_eq!(q_str(500), "0.5");
+        for n in [0, 7, 10, 3600, 4_294_967_295, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
         assert_eq!(q_str(1000), "1");
         assert_eq!(q_str(0), "0.0");
     }

@@ -5,6 +5,8 @@
 //! [`crate::registrar`]. Also holds the settings of `auth` / `auth_db`
 //! (see `auth.rs`), since they share the storage.
 
+use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use crate::auth::Algorithm;
@@ -14,6 +16,7 @@ use crate::script::exec_ctx::{BranchTarget, Exec};
 use crate::script::program::CArg;
 use crate::script::pv::{parse_pv, PvKind, PvNames};
 use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
+use crate::transport::Transport;
 use crate::usrloc::{self, Binding, LocOptions, LocationStore, SubscriberDb};
 
 pub const FNS: &[FnSpec] = &[
@@ -306,6 +309,29 @@ fn arc_of(b: &[u8]) -> Arc<str> {
     }
 }
 
+thread_local! {
+    /// The name of the socket the last REGISTER on this thread came in
+    /// on: a shard receives on few sockets, so the bindings share it.
+    static SOCKET_NAME: std::cell::RefCell<Option<(Transport, SocketAddr, Arc<str>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `proto:ip:port` of a local socket, as usrloc's `socket` column.
+fn socket_name(proto: Transport, local: SocketAddr) -> Arc<str> {
+    SOCKET_NAME.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((p, a, name)) = &*c {
+            if *p == proto && *a == local {
+                return Arc::clone(name);
+            }
+        }
+        let name: Arc<str> =
+            format!("{}:{}:{}", proto.lower_name(), local.ip(), local.port()).into();
+        *c = Some((proto, local, Arc::clone(&name)));
+        name
+    })
+}
+
 /// Reads what the REGISTER asks for; Err is a 400's detail.
 fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
     let msg = x.msg;
@@ -317,15 +343,7 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
             .header_named(b"User-Agent")
             .map(|h| arc_of(h.value))
             .unwrap_or_else(|| "".into()),
-        socket: Some(
-            format!(
-                "{}:{}:{}",
-                x.inb.proto.lower_name(),
-                x.inb.local.ip(),
-                x.inb.local.port()
-            )
-            .into(),
-        ),
+        socket: Some(socket_name(x.inb.proto, x.inb.local)),
         ..Default::default()
     };
     r.expires = match msg.expires() {
@@ -437,9 +455,10 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         return -1;
     }
     let flags = args.get(1).and_then(|a| x.arg_int(a)).unwrap_or(0) as u32;
-    let uri = match args.get(2) {
-        Some(a) => x.arg_str(a).into_owned(),
-        None => x.msg.to().map(|t| t.uri.to_vec()).unwrap_or_default(),
+    let msg = x.msg;
+    let uri: Cow<'_, [u8]> = match args.get(2) {
+        Some(a) => Cow::Owned(x.arg_str(a).into_owned()),
+        None => Cow::Borrowed(msg.to().map(|t| t.uri).unwrap_or_default()),
     };
     let no_reply = flags & 0x02 != 0;
     let fail =
@@ -486,14 +505,17 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         Ok(o) => {
             st.apply(&aor, o.ops);
             if !no_reply {
-                let host = crate::sip::Uri::parse(&uri)
-                    .map(|u| str_of(u.host))
-                    .unwrap_or_default();
-                let gruu =
-                    (params.gruu_enabled && req.supports("gruu")).then_some(registrar::Gruu {
-                        aor: &aor,
-                        host: &host,
-                    });
+                let with_gruu = params.gruu_enabled && req.supports("gruu");
+                let host = match with_gruu {
+                    true => crate::sip::Uri::parse(&uri)
+                        .map(|u| str_of(u.host))
+                        .unwrap_or_default(),
+                    false => String::new(),
+                };
+                let gruu = with_gruu.then_some(registrar::Gruu {
+                    aor: &aor,
+                    host: &host,
+                });
                 let mut h = registrar::contact_header(&o.bindings, now, gruu);
                 // path_mode (Kamailio): 0 never echoes the Path, 1 when
                 // the phone supports it, 2 also answers 420 when it does
