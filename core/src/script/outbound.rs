@@ -256,19 +256,33 @@ impl Exec<'_, '_> {
     /// of a rewritten R-URI, `append_to_reply` headers and the configured
     /// Server header.
     pub fn build_reply(&self, code: u16, reason: &[u8]) -> Vec<u8> {
-        let mut extra = Vec::new();
-        if (300..400).contains(&code) {
-            if let Some(u) = &self.st.new_ruri {
+        let contact = match (300..400).contains(&code) {
+            true => self.st.new_ruri.as_deref(),
+            false => None,
+        };
+        let server = self.prog.settings.server_header.as_deref();
+        // the headers added by the script as they are, unless a Contact
+        // or the Server header joins them
+        let extra: std::borrow::Cow<'_, [u8]> = if contact.is_none() && server.is_none() {
+            std::borrow::Cow::Borrowed(&self.st.reply_headers)
+        } else {
+            let mut extra = Vec::with_capacity(
+                self.st.reply_headers.len()
+                    + contact.map_or(0, |u| u.len() + 14)
+                    + server.map_or(0, |s| s.len() + 2),
+            );
+            if let Some(u) = contact {
                 extra.extend_from_slice(b"Contact: <");
                 extra.extend_from_slice(u);
                 extra.extend_from_slice(b">\r\n");
             }
-        }
-        extra.extend_from_slice(&self.st.reply_headers);
-        if let Some(s) = &self.prog.settings.server_header {
-            extra.extend_from_slice(s.as_bytes());
-            extra.extend_from_slice(b"\r\n");
-        }
+            extra.extend_from_slice(&self.st.reply_headers);
+            if let Some(s) = server {
+                extra.extend_from_slice(s.as_bytes());
+                extra.extend_from_slice(b"\r\n");
+            }
+            std::borrow::Cow::Owned(extra)
+        };
         let mut r = crate::proxy::LocalReply::new(code, reason, &self.prog.to_tag_prefix);
         r.extra_headers = &extra;
         r.server = None;
