@@ -634,34 +634,45 @@ fn ha2_of(alg: Algorithm, method: &[u8], uri: &[u8]) -> Hex {
     })
 }
 
-/// A `WWW-Authenticate` / `Proxy-Authenticate` header line (CRLF
-/// included).
-pub fn challenge_header(
-    proxy: bool,
-    realm: &str,
-    nonce: &str,
-    alg: Option<Algorithm>,
-    qop: bool,
-    stale: bool,
-) -> String {
-    let name = if proxy {
-        "Proxy-Authenticate"
-    } else {
-        "WWW-Authenticate"
-    };
-    let mut s = format!("{name}: Digest realm=\"{realm}\", nonce=\"{nonce}\"");
-    if qop {
-        s.push_str(", qop=\"auth\"");
+/// What a `WWW-Authenticate` / `Proxy-Authenticate` header says.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenge<'a> {
+    /// `Proxy-Authenticate` (407) rather than `WWW-Authenticate` (401).
+    pub proxy: bool,
+    pub realm: &'a [u8],
+    pub nonce: &'a [u8],
+    /// `algorithm=` (None: not said, MD5).
+    pub alg: Option<Algorithm>,
+    /// `qop="auth"`.
+    pub qop: bool,
+    /// `stale=true`.
+    pub stale: bool,
+}
+
+impl Challenge<'_> {
+    /// Appends the header line (CRLF included) to `out`.
+    pub fn write_header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if self.proxy {
+            b"Proxy-Authenticate: Digest realm=\""
+        } else {
+            b"WWW-Authenticate: Digest realm=\""
+        });
+        out.extend_from_slice(self.realm);
+        out.extend_from_slice(b"\", nonce=\"");
+        out.extend_from_slice(self.nonce);
+        out.push(b'"');
+        if self.qop {
+            out.extend_from_slice(b", qop=\"auth\"");
+        }
+        if self.stale {
+            out.extend_from_slice(b", stale=true");
+        }
+        if let Some(a) = self.alg {
+            out.extend_from_slice(b", algorithm=");
+            out.extend_from_slice(a.name().as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
     }
-    if stale {
-        s.push_str(", stale=true");
-    }
-    if let Some(a) = alg {
-        s.push_str(", algorithm=");
-        s.push_str(a.name());
-    }
-    s.push_str("\r\n");
-    s
 }
 
 #[cfg(test)]
@@ -822,6 +833,31 @@ mod tests {
         );
         assert_eq!(answer("b.example", "INVITE", "pw"), Verdict::Ok);
         assert_eq!(answer("a.example", "REGISTER", "pw"), Verdict::Ok);
+    }
+
+    #[test]
+    fn challenge_headers() {
+        let mut out = Vec::new();
+        let mut c = Challenge {
+            proxy: false,
+            realm: b"example.com",
+            nonce: b"0123",
+            alg: None,
+            qop: false,
+            stale: false,
+        };
+        c.write_header(&mut out);
+        c.proxy = true;
+        c.qop = true;
+        c.stale = true;
+        c.alg = Some(Algorithm::Sha256);
+        c.write_header(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "WWW-Authenticate: Digest realm=\"example.com\", nonce=\"0123\"\r\n\
+             Proxy-Authenticate: Digest realm=\"example.com\", nonce=\"0123\", qop=\"auth\", \
+             stale=true, algorithm=SHA-256\r\n"
+        );
     }
 
     #[test]

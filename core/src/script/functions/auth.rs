@@ -104,7 +104,10 @@ pub fn verifier(x: &Exec<'_, '_>) -> &'static Verifier {
 pub fn realm_of(x: &Exec<'_, '_>, arg: &CArg) -> String {
     let r = x.arg_str(arg);
     if !r.is_empty() {
-        return String::from_utf8_lossy(&r).into_owned();
+        return match String::from_utf8(r.into_owned()) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
     }
     let na = if x.msg.method() == Method::Register {
         x.msg.to()
@@ -199,36 +202,43 @@ fn challenge(x: &mut Exec<'_, '_>, args: &[CArg], proxy: bool) -> i32 {
     let qop = flags & 1 != 0 || s.qop;
     let k = msg_key(x);
     let stale = flags & 16 != 0 || STALE.with(|c| c.replace(0) == k);
-    let algs: Vec<Option<Algorithm>> = match args.get(2) {
+    let mut algs: smallvec::SmallVec<[Option<Algorithm>; 2]> = smallvec::SmallVec::new();
+    match args.get(2) {
         Some(a) => {
             let list = String::from_utf8_lossy(&x.arg_str(a)).into_owned();
-            let v: Vec<Option<Algorithm>> = list
-                .split(',')
-                .filter_map(|t| Algorithm::from_token(t.trim().as_bytes()))
-                .map(Some)
-                .collect();
-            if v.is_empty() {
+            algs.extend(
+                list.split(',')
+                    .filter_map(|t| Algorithm::from_token(t.trim().as_bytes()))
+                    .map(Some),
+            );
+            if algs.is_empty() {
                 x.log_err(&format!("challenge: no supported algorithm in `{list}`"));
                 return -1;
             }
-            v
         }
-        None => vec![s.algorithm.filter(|a| *a != Algorithm::Md5)],
-    };
-    let v = verifier(x);
-    let nonce = v.nonce(crate::usrloc::now());
-    let mut h = String::new();
+        None => algs.push(s.algorithm.filter(|a| *a != Algorithm::Md5)),
+    }
+    let nonce = verifier(x).nonce_bytes(crate::usrloc::now());
+    let mark = x.st.reply_headers.len();
     for a in algs {
-        h.push_str(&auth::challenge_header(
-            proxy, &realm, &nonce, a, qop, stale,
-        ));
+        let c = auth::Challenge {
+            proxy,
+            realm: realm.as_bytes(),
+            nonce: &nonce,
+            alg: a,
+            qop,
+            stale,
+        };
+        c.write_header(&mut x.st.reply_headers);
     }
     let (code, reason) = if proxy {
         (407, "Proxy Authentication Required")
     } else {
         (401, "Unauthorized")
     };
-    super::registrar::reply_with(x, code, reason, &h)
+    let r = x.send_reply(code, reason.as_bytes());
+    x.st.reply_headers.truncate(mark);
+    r
 }
 
 fn www_challenge(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
