@@ -228,7 +228,7 @@ impl Message {
 
     /// The top Via (always `Some` for a message from `parse`, which
     /// validated it; no parsing happens here).
-    #[inline]
+    #[inline(always)]
     pub fn top_via(&self) -> Option<Via<'_>> {
         Some(self.cached.top_via.view(&self.buf))
     }

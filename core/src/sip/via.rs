@@ -120,9 +120,9 @@ impl ViaSpans {
         }
     }
 
-    /// The view again, borrowing `buf` (inlined: callers reading a few
-    /// fields do not pay for the others).
-    #[inline]
+    /// The view again, borrowing `buf` (always inlined: callers reading a
+    /// few fields do not pay for the others).
+    #[inline(always)]
     pub(crate) fn view<'a>(&self, buf: &'a [u8]) -> Via<'a> {
         Via {
             raw: self.raw.of(buf),

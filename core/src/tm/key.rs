@@ -40,16 +40,16 @@ pub struct BranchId {
 /// three digits.
 const PARAM_MAX: usize = 7 + 12 + 1 + 32 + 1 + 3;
 
-/// Writes the low `digits` hex digits of `v`, lowercase, zero-padded
-/// (what `{:0Nx}` writes, without the formatting machinery), at `out[at..]`;
-/// returns the index past them.
-fn put_hex(out: &mut [u8; PARAM_MAX], at: usize, v: u128, digits: usize) -> usize {
+/// Writes `bytes` as hex, two lowercase digits each (what `{:0Nx}` writes
+/// for the big-endian number, without the formatting machinery), at
+/// `out[at..]`; returns the index past them.
+fn put_hex(out: &mut [u8; PARAM_MAX], at: usize, bytes: &[u8]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for k in 0..digits {
-        let shift = 4 * (digits - 1 - k);
-        out[at + k] = HEX[((v >> shift) & 0xf) as usize];
+    for (k, &b) in bytes.iter().enumerate() {
+        out[at + 2 * k] = HEX[usize::from(b >> 4)];
+        out[at + 2 * k + 1] = HEX[usize::from(b & 0xf)];
     }
-    at + digits
+    at + 2 * bytes.len()
 }
 
 impl BranchId {
@@ -57,10 +57,10 @@ impl BranchId {
     fn encode(&self) -> ([u8; PARAM_MAX], usize) {
         let mut b = [0u8; PARAM_MAX];
         b[..7].copy_from_slice(MAGIC_COOKIE);
-        let mut n = put_hex(&mut b, 7, u128::from(self.shard), 4);
-        n = put_hex(&mut b, n, u128::from(self.slot), 8);
+        let mut n = put_hex(&mut b, 7, &self.shard.to_be_bytes());
+        n = put_hex(&mut b, n, &self.slot.to_be_bytes());
         b[n] = b'.';
-        n = put_hex(&mut b, n + 1, self.nonce, 32);
+        n = put_hex(&mut b, n + 1, &self.nonce.to_be_bytes());
         b[n] = b'.';
         n += 1;
         // Decimal, no leading zeros (u8: at most three digits).
@@ -80,7 +80,8 @@ impl BranchId {
     /// `z9hG4bK<shard><slot>.<nonce>.<index>`.
     pub fn to_param(&self) -> String {
         let (b, n) = self.encode();
-        b[..n].iter().map(|&c| char::from(c)).collect()
+        // ASCII: the checked conversion never replaces anything.
+        String::from_utf8_lossy(&b[..n]).into_owned()
     }
 
     /// True when `param` is exactly [`BranchId::to_param`] (no allocation).
