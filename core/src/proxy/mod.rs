@@ -25,5 +25,5 @@ pub use reply::{
     build_reply, local_to_tag, reply_destination, reply_to_malformed, to_tag_prefix, LocalReply,
     SERVER,
 };
-pub use reply_route::{reply_bytes, route_reply, ReplyRouteError, RoutedReply};
+pub use reply_route::{reply_bytes, route_reply, KnownVia, ReplyRouteError, RoutedReply};
 pub use via::{add_received_rport, build_via, received_rport_inserts, received_rport_inserts_with};

@@ -44,8 +44,8 @@ use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
 use super::timers::{Millis, TimerConfig, TimerKind};
 use crate::proxy::reply::{build_reply, reply_destination, LocalReply};
-use crate::proxy::{reply_bytes, Destination};
-use crate::sip::{Edits, Message, Method};
+use crate::proxy::{reply_bytes, Destination, KnownVia};
+use crate::sip::{Edits, Message, Method, Span};
 use crate::transport::Transport;
 
 /// Kamailio's `auto_inv_100_reason`.
@@ -254,6 +254,11 @@ pub struct ProxyTx {
     id: TxId,
     /// The received request, kept once.
     request: Box<[u8]>,
+    /// Its top Via (where it lies in `request`) and whether a response may
+    /// go back through it: a response's next Via is usually the same text
+    /// and need not be parsed again.
+    request_via: Span,
+    request_via_relayable: bool,
     method: Method,
     src: SocketAddr,
     upstream: Destination,
@@ -302,9 +307,12 @@ impl ProxyTx {
     pub fn new(id: TxId, req: &Message, src: SocketAddr, proto: Transport) -> ProxyTx {
         let reliable = proto.is_stream();
         let method = req.method();
+        let top = req.top_via();
         ProxyTx {
             id,
             request: req.as_bytes().into(),
+            request_via: top.and_then(|v| req.span_of(v.raw)).unwrap_or_default(),
+            request_via_relayable: top.is_some_and(|v| KnownVia::new(&v).relayable),
             method,
             src,
             upstream: reply_destination(req, src, proto),
@@ -951,7 +959,7 @@ impl ProxyTx {
                 //# modification before forwarding.
                 edits.add_header(&m, &self.auth);
             }
-            if let Ok(r) = reply_bytes(&m, &edits, |_| true) {
+            if let Ok(r) = reply_bytes(&m, &edits, |_| true, Some(self.request_via())) {
                 self.send_upstream(cfg, out_code, r.into(), sink);
                 return;
             }
@@ -965,9 +973,17 @@ impl ProxyTx {
         self.local_reply(cfg, out_code, reason, sink);
     }
 
+    /// The request's top Via, as checked when it came in.
+    fn request_via(&self) -> KnownVia<'_> {
+        KnownVia {
+            raw: self.request_via.of(&self.request),
+            relayable: self.request_via_relayable,
+        }
+    }
+
     /// Relays a received response upstream as is (minus our Via).
     fn relay(&mut self, cfg: &ProxyConfig, code: u16, resp: &Message, sink: &mut Sink<'_>) {
-        if let Ok(r) = reply_bytes(resp, &Edits::new(), |_| true) {
+        if let Ok(r) = reply_bytes(resp, &Edits::new(), |_| true, Some(self.request_via())) {
             self.send_upstream(cfg, code, r.into(), sink);
         }
     }
