@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
+use smallvec::SmallVec;
+
 use crate::auth::Algorithm;
 use crate::registrar::{self, ContactIn, Params, Request};
 use crate::script::ast::ParamValue;
@@ -332,17 +334,55 @@ fn socket_name(proto: Transport, local: SocketAddr) -> Arc<str> {
     })
 }
 
+/// The headers `save()` reads besides Contact, Call-ID, CSeq and Expires,
+/// found in one pass over the message's headers.
+#[derive(Default)]
+struct RegHeaders<'m> {
+    user_agent: Option<&'m [u8]>,
+    /// The values of every Supported line (None: no Supported header).
+    supported: Option<Vec<String>>,
+    require: Vec<String>,
+    /// Path values in order.
+    path: SmallVec<[&'m [u8]; 2]>,
+    /// Via values seen, counted up to 2.
+    vias: usize,
+}
+
+impl<'m> RegHeaders<'m> {
+    fn of(msg: &'m crate::sip::Message) -> RegHeaders<'m> {
+        use crate::sip::{HeaderName as H, Values};
+        let tag = |v: &[u8]| String::from_utf8_lossy(v).trim().to_string();
+        let mut r = RegHeaders::default();
+        for h in msg.headers() {
+            match h.name {
+                H::UserAgent if r.user_agent.is_none() => r.user_agent = Some(h.value),
+                H::Supported => r
+                    .supported
+                    .get_or_insert_with(Vec::new)
+                    .extend(Values::new(h.value).map(tag)),
+                H::Require => r.require.extend(Values::new(h.value).map(tag)),
+                H::Path => r.path.extend(Values::new(h.value)),
+                H::Via if r.vias < 2 => {
+                    r.vias += crate::sip::lex::split_commas(h.value)
+                        .take(2 - r.vias)
+                        .count()
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
 /// Reads what the REGISTER asks for; Err is a 400's detail.
 fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
     let msg = x.msg;
+    let hs = RegHeaders::of(msg);
     let mut r = Request {
         star: msg.contact_is_star(),
         callid: msg.call_id().map(arc_of).unwrap_or_else(|| "".into()),
         cseq: msg.cseq().map(|c| c.number).unwrap_or(0),
-        user_agent: msg
-            .header_named(b"User-Agent")
-            .map(|h| arc_of(h.value))
-            .unwrap_or_else(|| "".into()),
+        user_agent: hs.user_agent.map(arc_of).unwrap_or_else(|| "".into()),
         socket: Some(socket_name(x.inb.proto, x.inb.local)),
         ..Default::default()
     };
@@ -354,7 +394,21 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
     if !r.star {
         for c in msg.contacts() {
             let c = c.map_err(|_| "Bad Contact")?;
-            let expires = match c.param(b"expires") {
+            // the first of each parameter, as NameAddr::param finds it
+            let (mut expires, mut q, mut instance, mut reg_id) = (None, None, None, None);
+            for p in c.params().map_while(Result::ok) {
+                let is = |n: &[u8]| p.name.eq_ignore_ascii_case(n);
+                if is(b"expires") {
+                    expires = expires.or(Some(p.value));
+                } else if is(b"q") {
+                    q = q.or(Some(p.value));
+                } else if is(b"+sip.instance") {
+                    instance = instance.or(Some(p.value));
+                } else if is(b"reg-id") {
+                    reg_id = reg_id.or(Some(p.value));
+                }
+            }
+            let expires = match expires {
                 None => None,
                 Some(v) => Some(
                     v.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
@@ -362,7 +416,7 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
                         .ok_or("Invalid expires value")?,
                 ),
             };
-            let q = match c.param(b"q") {
+            let q = match q {
                 None => None,
                 Some(v) => match v.and_then(registrar::parse_q) {
                     Some(q) if q >= 0 => Some(q),
@@ -373,29 +427,20 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
                 uri: arc_of(c.uri),
                 expires,
                 q,
-                instance: c
-                    .param(b"+sip.instance")
+                instance: instance
                     .flatten()
                     .map(|i| str_of(i).trim_matches('"').to_string())
                     .filter(|i| !i.is_empty()),
-                reg_id: c
-                    .param(b"reg-id")
+                reg_id: reg_id
                     .flatten()
                     .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
             });
         }
     }
-    let tags = |name: &[u8]| -> Vec<String> {
-        msg.values_named(name)
-            .map(|v| str_of(v).trim().to_string())
-            .collect()
-    };
-    if msg.has_header_named(b"Supported") {
-        r.supported = Some(tags(b"Supported"));
-    }
-    r.require = tags(b"Require");
-    r.via2 = msg.vias().nth(1).is_some();
-    r.path_ob = msg.values_named(b"Path").next().is_some_and(|p| {
+    r.supported = hs.supported;
+    r.require = hs.require;
+    r.via2 = hs.vias >= 2;
+    r.path_ob = hs.path.first().is_some_and(|p| {
         let p = p.trim_ascii();
         let inner = p
             .strip_prefix(b"<")
@@ -403,11 +448,9 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
             .unwrap_or(p);
         crate::sip::Uri::parse(inner).is_ok_and(|u| u.param(b"ob").is_some())
     });
-    if x.prog.settings.reg.params.use_path {
-        let p: Vec<String> = msg.values_named(b"Path").map(str_of).collect();
-        if !p.is_empty() {
-            r.path = Some(p.join(",").into());
-        }
+    if x.prog.settings.reg.params.use_path && !hs.path.is_empty() {
+        let p: Vec<String> = hs.path.iter().map(|v| str_of(v)).collect();
+        r.path = Some(p.join(",").into());
     }
     Ok(r)
 }
