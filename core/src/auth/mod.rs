@@ -172,12 +172,12 @@ pub fn parse_credentials(value: &[u8]) -> Option<Credentials<'_>> {
         if rest.is_empty() {
             break;
         }
-        let eq = rest.iter().position(|&b| b == b'=')?;
+        let eq = memchr::memchr(b'=', rest)?;
         let name = trim(&rest[..eq]);
         rest = trim(&rest[eq + 1..]);
         let val: Cow<'_, [u8]>;
         if rest.first() == Some(&b'"') {
-            let close = rest[1..].iter().position(|&b| b == b'"' || b == b'\\')? + 1;
+            let close = memchr::memchr2(b'"', b'\\', &rest[1..])? + 1;
             if rest[close] == b'"' {
                 val = Cow::Borrowed(&rest[1..close]);
                 rest = &rest[close + 1..];
@@ -202,36 +202,39 @@ pub fn parse_credentials(value: &[u8]) -> Option<Credentials<'_>> {
                 rest = &rest[i + 1..];
             }
         } else {
-            let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+            let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
             val = Cow::Borrowed(trim(&rest[..end]));
             rest = &rest[end..];
         }
+        // by length first: one comparison per parameter, not ten
         let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-        if is(b"username") {
-            c.username = val;
-            has_user = true;
-        } else if is(b"realm") {
-            c.realm = val;
-            has_realm = true;
-        } else if is(b"nonce") {
-            c.nonce = val;
-            has_nonce = true;
-        } else if is(b"uri") {
-            c.uri = val;
-            has_uri = true;
-        } else if is(b"response") {
-            c.response = val;
-            has_resp = true;
-        } else if is(b"algorithm") {
-            c.algorithm = Some(val);
-        } else if is(b"cnonce") {
-            c.cnonce = Some(val);
-        } else if is(b"opaque") {
-            c.opaque = Some(val);
-        } else if is(b"qop") {
-            c.qop = Some(val);
-        } else if is(b"nc") {
-            c.nc = Some(val);
+        match name.len() {
+            8 if is(b"username") => {
+                c.username = val;
+                has_user = true;
+            }
+            5 if is(b"realm") => {
+                c.realm = val;
+                has_realm = true;
+            }
+            5 if is(b"nonce") => {
+                c.nonce = val;
+                has_nonce = true;
+            }
+            3 if is(b"uri") => {
+                c.uri = val;
+                has_uri = true;
+            }
+            8 if is(b"response") => {
+                c.response = val;
+                has_resp = true;
+            }
+            9 if is(b"algorithm") => c.algorithm = Some(val),
+            6 if is(b"cnonce") => c.cnonce = Some(val),
+            6 if is(b"opaque") => c.opaque = Some(val),
+            3 if is(b"qop") => c.qop = Some(val),
+            2 if is(b"nc") => c.nc = Some(val),
+            _ => {}
         }
     }
     (has_user && has_realm && has_nonce && has_uri && has_resp).then_some(c)
@@ -833,6 +836,40 @@ mod tests {
         );
         assert_eq!(answer("b.example", "INVITE", "pw"), Verdict::Ok);
         assert_eq!(answer("a.example", "REGISTER", "pw"), Verdict::Ok);
+    }
+
+    #[test]
+    fn credentials_parsed_with_escapes_spaces_and_unknown_params() {
+        let c = parse_credentials(
+            b"Digest  USERNAME = \"al\\\"ice\" ,Realm=\"a.b\",nonce=\"n1\", x-y=\"q,r\", \
+              uri=\"sip:a.b\",response=\"abc\", ALGORITHM=MD5 , nc=00000001,cnonce=\"c\",qop=auth,opaque=\"o\"",
+        )
+        .unwrap();
+        assert_eq!(&*c.username, b"al\"ice");
+        assert_eq!(&*c.realm, b"a.b");
+        assert_eq!(&*c.nonce, b"n1");
+        assert_eq!(&*c.uri, b"sip:a.b");
+        assert_eq!(&*c.response, b"abc");
+        assert_eq!(c.algorithm.as_deref(), Some(&b"MD5"[..]));
+        assert_eq!(c.nc.as_deref(), Some(&b"00000001"[..]));
+        assert_eq!(c.cnonce.as_deref(), Some(&b"c"[..]));
+        assert_eq!(c.qop.as_deref(), Some(&b"auth"[..]));
+        assert_eq!(c.opaque.as_deref(), Some(&b"o"[..]));
+        // a mandatory parameter missing, another scheme, no `=`, an
+        // unterminated quote
+        for bad in [
+            &b"Digest username=\"a\", realm=\"b\", nonce=\"n\", uri=\"u\""[..],
+            b"Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+            b"Digest username",
+            b"Digest username=\"a, realm=\"b\", nonce=\"n\", uri=\"u\", response=\"r\"",
+        ] {
+            assert_eq!(
+                parse_credentials(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
