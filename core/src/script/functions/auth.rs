@@ -7,6 +7,7 @@ use std::cell::Cell;
 use crate::auth::{self, Algorithm, Credentials, Verdict, Verifier};
 use crate::script::exec_ctx::Exec;
 use crate::script::program::CArg;
+use crate::script::pv::{FmtPart, PvKind};
 use crate::script::registry::{route_type as rt, ArgKind as A, FnSpec};
 use crate::sip::Method;
 
@@ -102,6 +103,9 @@ pub fn verifier(x: &Exec<'_, '_>) -> &'static Verifier {
 /// The realm argument, or (empty) the To host for REGISTER, else the
 /// From host, as Kamailio.
 pub fn realm_of(x: &Exec<'_, '_>, arg: &CArg) -> String {
+    if let Some(r) = to_domain_arg(x, arg) {
+        return r;
+    }
     let r = x.arg_str(arg);
     if !r.is_empty() {
         return match String::from_utf8(r.into_owned()) {
@@ -117,6 +121,24 @@ pub fn realm_of(x: &Exec<'_, '_>, arg: &CArg) -> String {
     na.and_then(|n| n.parsed_uri().ok())
         .map(|u| String::from_utf8_lossy(u.host).into_owned())
         .unwrap_or_default()
+}
+
+/// The realm of an argument that is exactly `$td` (the usual REGISTER
+/// realm): the To host through [`super::uri_parts`] instead of expanding
+/// the argument. None for any other argument or an empty host.
+fn to_domain_arg(x: &Exec<'_, '_>, arg: &CArg) -> Option<String> {
+    let CArg::Str(f) = arg else { return None };
+    let [FmtPart::Pv(pv)] = f.parts.as_slice() else {
+        return None;
+    };
+    if pv.kind != PvKind::Td || pv.index.is_some() || !pv.trans.is_empty() {
+        return None;
+    }
+    let to = x.msg.to()?;
+    super::uri_parts::with_uri_parts(to.uri, |p| {
+        let (_, host) = p?;
+        (!host.is_empty()).then(|| String::from_utf8_lossy(host).into_owned())
+    })
 }
 
 fn header_name(proxy: bool) -> &'static [u8] {

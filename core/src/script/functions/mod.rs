@@ -16,6 +16,7 @@ pub mod sl;
 pub mod textops;
 pub mod textopsx;
 pub mod tm;
+pub mod uri_parts;
 pub mod xhttp_prom;
 pub mod xlog;
 

@@ -266,18 +266,21 @@ pub fn modparam(
 /// The AOR key of a URI: `user` (or `user@host` with `use_domain`),
 /// lower-cased unless `case_sensitive`.
 pub fn aor_of(x: &Exec<'_, '_>, uri: &[u8]) -> Option<String> {
-    let u = crate::sip::Uri::parse(uri).ok()?;
     let s = &x.prog.settings.reg;
-    let user = u.user_unescaped()?;
-    let mut aor = String::from_utf8_lossy(&user).into_owned();
-    if s.use_domain {
-        aor.push('@');
-        aor.push_str(&String::from_utf8_lossy(u.host));
-    }
-    if !s.params.case_sensitive {
-        aor.make_ascii_lowercase();
-    }
-    Some(aor)
+    super::uri_parts::with_uri_parts(uri, |p| {
+        let (user, host) = p?;
+        let user = user?;
+        let mut aor = String::with_capacity(user.len() + host.len() + 1);
+        aor.push_str(&String::from_utf8_lossy(user));
+        if s.use_domain {
+            aor.push('@');
+            aor.push_str(&String::from_utf8_lossy(host));
+        }
+        if !s.params.case_sensitive {
+            aor.make_ascii_lowercase();
+        }
+        Some(aor)
+    })
 }
 
 fn store<'p>(x: &mut Exec<'p, '_>, what: &str) -> Option<&'p Arc<LocationStore>> {
