@@ -112,7 +112,7 @@ impl<'a> NameAddr<'a> {
                 bracketed: false,
             }
         };
-        Uri::parse(na.uri)?;
+        Uri::validate(na.uri)?;
         let mut tag = None;
         for p in Params::new(na.params) {
             let p = p?;
