@@ -3,7 +3,7 @@
 //! `;` and `=` is accepted (header syntax); values may be quoted strings.
 
 use super::error::ParseError;
-use super::lex::{eq_ic, is, quoted_len, skip_lws, C_PNAME, C_PVALUE};
+use super::lex::{eq_ic, is, quoted_len, skip_lws, CLASS, C_PNAME, C_PVALUE};
 
 /// One parameter: its name and its raw value (quotes kept), if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,15 +33,12 @@ fn is_name_byte(b: u8) -> bool {
     is(b, C_PNAME)
 }
 
-fn is_value_byte(b: u8) -> bool {
-    is(b, C_PVALUE)
-}
-
-impl<'a> Iterator for Params<'a> {
-    type Item = Result<Param<'a>, ParseError>;
-
+impl<'a> Params<'a> {
+    /// The next parameter and the AND of the byte classes (`lex::C_*`) of
+    /// its unquoted value (0 for a quoted value or none): one pass tells
+    /// whether the whole value is, say, a token.
     #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
+    pub(crate) fn next_classed(&mut self) -> Option<Result<(Param<'a>, u8), ParseError>> {
         if self.failed {
             return None;
         }
@@ -51,9 +48,9 @@ impl<'a> Iterator for Params<'a> {
             return None;
         }
         match next_param(s, i) {
-            Ok((p, rest)) => {
+            Ok((p, rest, class)) => {
                 self.rest = &s[rest..];
-                Some(Ok(p))
+                Some(Ok((p, class)))
             }
             Err(e) => {
                 self.failed = true;
@@ -63,9 +60,19 @@ impl<'a> Iterator for Params<'a> {
     }
 }
 
-/// The parameter starting at `s[i]` (which is not LWS) and the index just
-/// past it (past the LWS after a name without value).
-fn next_param(s: &[u8], i: usize) -> Result<(Param<'_>, usize), ParseError> {
+impl<'a> Iterator for Params<'a> {
+    type Item = Result<Param<'a>, ParseError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_classed().map(|r| r.map(|(p, _)| p))
+    }
+}
+
+/// The parameter starting at `s[i]` (which is not LWS), the index just
+/// past it (past the LWS after a name without value) and the classes all
+/// bytes of its unquoted value share.
+fn next_param(s: &[u8], i: usize) -> Result<(Param<'_>, usize, u8), ParseError> {
     if s[i] != b';' {
         return Err(ParseError::BadParam);
     }
@@ -80,23 +87,29 @@ fn next_param(s: &[u8], i: usize) -> Result<(Param<'_>, usize), ParseError> {
     let name = &s[start..end];
     let after = skip_lws(s, end);
     if after == s.len() || s[after] != b'=' {
-        return Ok((Param { name, value: None }, after));
+        return Ok((Param { name, value: None }, after, 0));
     }
     let v = skip_lws(s, after + 1);
-    let vlen = if s.get(v) == Some(&b'"') {
-        quoted_len(&s[v..]).ok_or(ParseError::UnterminatedQuote)?
+    let (vlen, class) = if s.get(v) == Some(&b'"') {
+        (quoted_len(&s[v..]).ok_or(ParseError::UnterminatedQuote)?, 0)
     } else {
         let mut e = v;
-        while e < s.len() && is_value_byte(s[e]) {
+        let mut class = 0xff;
+        while e < s.len() {
+            let k = CLASS[usize::from(s[e])];
+            if k & C_PVALUE == 0 {
+                break;
+            }
+            class &= k;
             e += 1;
         }
-        e - v
+        (e - v, class)
     };
     if vlen == 0 {
         return Err(ParseError::BadParam);
     }
     let value = Some(&s[v..v + vlen]);
-    Ok((Param { name, value }, v + vlen))
+    Ok((Param { name, value }, v + vlen, class))
 }
 
 /// Checks that a whole parameter list is well-formed.

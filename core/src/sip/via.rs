@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::error::ParseError;
 use super::host::{classify_host, parse_ip, parse_port, unbracket, HostKind};
-use super::lex::{eq_ic, is_lws, is_token, parse_decimal, skip_class, trim, trim_start, C_TOKEN};
+use super::lex::{eq_ic, is_lws, parse_decimal, skip_class, trim, trim_start, C_TOKEN};
 use super::params::{self, Params};
 use super::span::{offset_in, Span};
 use crate::transport::Transport;
@@ -222,8 +222,9 @@ impl<'a> Via<'a> {
     /// of each of them is.
     fn validate_params(&self) -> Result<Known<'a>, ParseError> {
         let mut known = Known::default();
-        for p in self.params() {
-            let p = p.map_err(|_| ParseError::BadVia)?;
+        let mut params = self.params();
+        while let Some(p) = params.next_classed() {
+            let (p, class) = p.map_err(|_| ParseError::BadVia)?;
             let first = |slot: &mut Option<Option<&'a [u8]>>| {
                 if slot.is_none() {
                     *slot = Some(p.value);
@@ -233,7 +234,8 @@ impl<'a> Via<'a> {
             let ok = match p.name.len() {
                 6 if eq_ic(p.name, b"branch") => {
                     first(&mut known.branch);
-                    p.value.is_some_and(|v| v.iter().all(|&b| is_token(b)))
+                    // Every byte of the (unquoted) value is a token byte.
+                    p.value.is_some() && class & C_TOKEN != 0
                 }
                 8 if eq_ic(p.name, b"received") => {
                     first(&mut known.received);
