@@ -30,6 +30,11 @@ pub fn exercise_message(data: &[u8]) {
         }
     };
     walk_views(&msg);
+    // The quick scan tm uses on bytes it built agrees with the parser.
+    assert_eq!(
+        super::scan::top_via_branch(msg.as_bytes()),
+        msg.top_via().and_then(|v| v.branch())
+    );
     // No edits: the bytes come back unchanged.
     assert_eq!(
         Edits::new().apply(&msg).ok().as_deref(),
@@ -72,7 +77,12 @@ pub fn exercise_message(data: &[u8]) {
         assert_eq!(reply.status(), Some(404));
         let _ = proxy::reply_destination(&msg, src(), Transport::Udp);
     } else {
-        let _ = proxy::route_reply(&msg, &Edits::new(), |_| true);
+        let routed = proxy::route_reply(&msg, &Edits::new(), |_| true);
+        // What tm sends: the same bytes, refused alike.
+        assert_eq!(
+            proxy::reply_bytes(&msg, &Edits::new(), |_| true, None),
+            routed.map(|r| r.bytes)
+        );
     }
 }
 
