@@ -655,6 +655,7 @@ pub struct Challenge<'a> {
 impl Challenge<'_> {
     /// Appends the header line (CRLF included) to `out`.
     pub fn write_header(&self, out: &mut Vec<u8>) {
+        out.reserve(self.realm.len() + self.nonce.len() + 96);
         out.extend_from_slice(if self.proxy {
             b"Proxy-Authenticate: Digest realm=\""
         } else {

@@ -349,6 +349,8 @@ struct RegHeaders<'m> {
     path: SmallVec<[&'m [u8]; 2]>,
     /// Via values seen, counted up to 2.
     vias: usize,
+    /// A Contact value is `*`.
+    star: bool,
 }
 
 impl<'m> RegHeaders<'m> {
@@ -365,10 +367,18 @@ impl<'m> RegHeaders<'m> {
                     .extend(Values::new(h.value).map(tag)),
                 H::Require => r.require.extend(Values::new(h.value).map(tag)),
                 H::Path => r.path.extend(Values::new(h.value)),
-                H::Via if r.vias < 2 => {
-                    r.vias += crate::sip::lex::split_commas(h.value)
-                        .take(2 - r.vias)
-                        .count()
+                // a line without a comma is one value, whatever it holds
+                H::Via if r.vias < 2 => match memchr::memchr(b',', h.value) {
+                    None => r.vias += 1,
+                    Some(_) => {
+                        r.vias += crate::sip::lex::split_commas(h.value)
+                            .take(2 - r.vias)
+                            .count()
+                    }
+                },
+                // as Message::contact_is_star, when the line has a `*`
+                H::Contact if !r.star && memchr::memchr(b'*', h.value).is_some() => {
+                    r.star = Values::new(h.value).any(|v| v == b"*")
                 }
                 _ => {}
             }
@@ -382,7 +392,7 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
     let msg = x.msg;
     let hs = RegHeaders::of(msg);
     let mut r = Request {
-        star: msg.contact_is_star(),
+        star: hs.star,
         callid: msg.call_id().map(arc_of).unwrap_or_else(|| "".into()),
         cseq: msg.cseq().map(|c| c.number).unwrap_or(0),
         user_agent: hs.user_agent.map(arc_of).unwrap_or_else(|| "".into()),
