@@ -479,6 +479,59 @@ failure_route[NEXT] {
     }
 }
 
+/// Header edits request_route makes before `t_relay()` reach the branch
+/// failure_route adds (Kamailio keeps the request's lumps with the
+/// transaction): the second callee's INVITE must carry `X-Edited`
+/// exactly once, on both servers.
+#[test]
+fn failover_branch_carries_request_route_header_edits() {
+    if !have_sipp() || !have_kamailio() {
+        return;
+    }
+    let _one = serial();
+    for server in SERVERS {
+        let dir = TestDir::new(&format!("routes-lumps-{server:?}"));
+        let (proxy, a, b) = (free_port(), free_port(), free_port());
+        let request = format!(
+            "append_hf(\"X-Edited: yes\\r\\n\");\n    $du = \"sip:{HOST}:{a}\";\n    t_on_failure(\"NEXT\");"
+        );
+        let routes = format!(
+            r#"
+failure_route[NEXT] {{
+    if (t_is_canceled()) {{
+        exit;
+    }}
+    $du = "sip:{HOST}:{b}";
+    t_relay();
+}}
+"#
+        );
+        let cfg = config(proxy, &request, &routes);
+        let mut p = start(server, &dir, proxy, &cfg);
+        let answer = |code, reason, invite_regexp| Answer {
+            ringing: false,
+            code,
+            reason,
+            header: "X-Reason: none",
+            invite_regexp,
+        };
+        let edited = "X-Edited: yes[[:space:]]";
+        let ua = callee(
+            &dir,
+            "uas-a",
+            a,
+            &answer(503, "Service Unavailable", edited),
+        );
+        let once = "^([^X]|X[^-]|X-[^E])*X-Edited: yes[[:space:]]+([^X]|X[^-]|X-[^E])*$";
+        let ub = callee(&dir, "uas-b", b, &answer(200, "OK", once));
+        let r = call(&dir, "uac", proxy, 200, "^SIP/2.0 200 OK[[:space:]]");
+        assert!(p.alive(), "{server:?} exited");
+        assert_one_call("the caller", server, &r);
+        assert_one_call("callee a (503)", server, &ua.join().unwrap());
+        assert_one_call("callee b (200, edited INVITE)", server, &ub.join().unwrap());
+    }
+}
+
 /// onreply_route armed with `t_on_reply`: it appends `X-For` built from
 /// `$T_req($hdr(X-Caller))` and `$T_req($rU)` (the request's), `$avp`
 /// from request_route, and `$T_rpl` (null there) to the 180 and the 200

@@ -59,13 +59,23 @@ pub struct MsgState {
     pub rr_added: bool,
     /// `t_set_fr(fr_inv, fr)` before the transaction exists (ms).
     pub t_fr: Option<(u32, u32)>,
-    /// The Record-Route header lines it added (replayed on a branch that
-    /// `failure_route` adds).
-    pub rr_lines: Vec<Vec<u8>>,
+    /// request_route's edits as its first `t_relay()` saw them, kept when
+    /// a failure_route is armed: a branch that failure_route adds starts
+    /// from them (Kamailio saves the request's lumps on the first relay).
+    pub relay_lumps: Option<RelayLumps>,
     /// `$T_req(..)`: the transaction's request (onreply routes).
     pub t_req: Option<Box<TMsg>>,
     /// `$T_rpl(..)`: the picked branch's reply (failure_route).
     pub t_rpl: Option<Box<TMsg>>,
+}
+
+/// The header and body edits of `request_route` at its first `t_relay()`
+/// (offsets into the received request, which the transaction keeps), and
+/// whether they include a Record-Route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayLumps {
+    pub edits: Edits,
+    pub record_routed: bool,
 }
 
 /// One extra branch: its R-URI, destination (`$du`) and Path.

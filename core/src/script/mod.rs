@@ -146,7 +146,7 @@ impl Program {
         let mut x = exec_ctx::Exec::new(self, &msg, inb, env, &mut shard.vars);
         x.run_route(id);
         let (tx, on_failure, on_reply) = (x.st.tx, x.st.on_failure, x.st.on_reply);
-        let rr_lines = std::mem::take(&mut x.st.rr_lines);
+        let lumps = x.st.relay_lumps.take();
         let avps = std::mem::take(&mut x.st.avps);
         if let Some(tx) = tx {
             save_avps(env, &mut shard.tx_avps, tx, avps);
@@ -155,8 +155,8 @@ impl Program {
         if let (Some(tx), Some(r)) = (tx, on_reply) {
             remember(env, &mut shard.reply_routes, tx, r);
         }
-        if let (Some(tx), Some(_), false) = (tx, on_failure, rr_lines.is_empty()) {
-            remember_rr(env, &mut shard.rr_replay, tx, rr_lines);
+        if let (Some(tx), Some(_), Some(lumps)) = (tx, on_failure, lumps) {
+            remember_lumps(env, &mut shard.relay_lumps, tx, lumps);
         }
     }
 
@@ -273,7 +273,7 @@ impl Program {
             local,
             conn: None,
         };
-        let rr_lines = shard.rr_replay.remove(&tx).unwrap_or_default();
+        let lumps = shard.relay_lumps.remove(&tx);
         let t_rpl = if self.t_msgs {
             tx_failed_reply(env, tx)
         } else {
@@ -286,17 +286,17 @@ impl Program {
         x.st.avps = avps;
         x.st.t_rpl = t_rpl;
         // Kamailio keeps request_route's lumps with the transaction: a
-        // failover branch is record-routed like the first one.
-        for line in &rr_lines {
-            x.st.edits.add_header_very_first(&msg, line);
+        // failover branch carries its header edits and Record-Route too.
+        if let Some(l) = &lumps {
+            x.st.edits = l.edits.clone();
+            x.st.rr_added = l.record_routed;
         }
-        x.st.rr_added = !rr_lines.is_empty();
         x.run_route(route);
         let (on_failure, on_reply) = (x.st.on_failure, x.st.on_reply);
         let avps = std::mem::take(&mut x.st.avps);
         save_avps(env, &mut shard.tx_avps, tx, avps);
-        if on_failure.is_some() && !rr_lines.is_empty() {
-            remember_rr(env, &mut shard.rr_replay, tx, rr_lines);
+        if let (Some(_), Some(lumps)) = (on_failure, lumps) {
+            remember_lumps(env, &mut shard.relay_lumps, tx, lumps);
         }
         arm_failure(env, &mut shard.failure_routes, Some(tx), on_failure);
         if let Some(r) = on_reply {
@@ -405,13 +405,13 @@ fn tx_failed_reply(
     }))
 }
 
-/// Keeps `request_route`'s Record-Route lines for `tx`'s failure_route;
-/// entries of finished transactions are swept when they pile up.
-fn remember_rr(
+/// Keeps `request_route`'s edits for `tx`'s failure_route; entries of
+/// finished transactions are swept when they pile up.
+fn remember_lumps(
     env: &mut dyn RouteEnv,
-    lines: &mut std::collections::HashMap<crate::tm::proxy::TxId, Vec<Vec<u8>>>,
+    lines: &mut std::collections::HashMap<crate::tm::proxy::TxId, exec_ctx::RelayLumps>,
     tx: crate::tm::proxy::TxId,
-    rr: Vec<Vec<u8>>,
+    rr: exec_ctx::RelayLumps,
 ) {
     let Some(tm) = env.tm() else { return };
     if lines.len() >= 1024 && lines.len() > 2 * tm.table.len() {

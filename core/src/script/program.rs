@@ -260,9 +260,9 @@ pub struct ShardState {
     pub failure_routes: HashMap<crate::tm::proxy::TxId, RouteId>,
     /// The `onreply_route` armed (`t_on_reply`) for each transaction.
     pub reply_routes: HashMap<crate::tm::proxy::TxId, RouteId>,
-    /// The Record-Route lines `request_route` added for a transaction whose
-    /// `failure_route` is armed: a failover branch carries them too.
-    pub rr_replay: HashMap<crate::tm::proxy::TxId, Vec<Vec<u8>>>,
+    /// request_route's edits at its first relay, for a transaction whose
+    /// `failure_route` is armed: every failover branch starts from them.
+    pub relay_lumps: HashMap<crate::tm::proxy::TxId, super::exec_ctx::RelayLumps>,
     /// The `$avp`s of each transaction (Kamailio keeps them in the
     /// transaction): saved at the end of a route that has a transaction,
     /// loaded by its failure, onreply and branch routes.
@@ -276,7 +276,7 @@ impl Program {
             vars: vec![OwnedVal::Int(0); self.var_count],
             failure_routes: HashMap::new(),
             reply_routes: HashMap::new(),
-            rr_replay: HashMap::new(),
+            relay_lumps: HashMap::new(),
             tx_avps: HashMap::new(),
         }
     }

@@ -103,7 +103,6 @@ fn add_rr(x: &mut Exec<'_, '_>, values: &[Vec<u8>]) -> i32 {
         // Above everything but the Via `t_relay()`/`forward()` add later
         // (queued first among first-line inserts: the first header line).
         x.st.edits.add_header_very_first(x.msg, &line);
-        x.st.rr_lines.push(line);
     }
     x.st.rr_added = true;
     1

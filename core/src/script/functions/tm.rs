@@ -507,6 +507,18 @@ impl Exec<'_, '_> {
         }
     }
 
+    /// The first `t_relay()` of request_route with a failure_route armed
+    /// keeps the edits made so far for the branches failure_route adds.
+    fn save_relay_lumps(&mut self) {
+        let in_request_route = self.st.t_reply_code.is_none();
+        if in_request_route && self.st.on_failure.is_some() && self.st.relay_lumps.is_none() {
+            self.st.relay_lumps = Some(crate::script::exec_ctx::RelayLumps {
+                edits: self.st.edits.clone(),
+                record_routed: self.st.rr_added,
+            });
+        }
+    }
+
     /// `t_relay()`: statefully to `target` (host, port), else `$du`, else
     /// the R-URI, plus one branch per `append_branch()` URI (parallel
     /// forking; the branches are consumed). An ACK is forwarded statelessly
@@ -523,6 +535,7 @@ impl Exec<'_, '_> {
         if self.msg.method() == Method::Ack {
             return self.forward(target, force_proto);
         }
+        self.save_relay_lumps();
         let extra = std::mem::take(&mut self.st.branches);
         let mut rc = self.t_relay_branch(target, force_proto);
         if extra.is_empty() {
@@ -830,29 +843,17 @@ onreply_route[R] {
         assert!(env.table.get(tx).is_some_and(|t| t.branch_count() == 2));
     }
 
-    /// `record_route()` in request_route: the failover branch that
-    /// failure_route adds carries the same Record-Route (Kamailio keeps
-    /// the request's lumps with the transaction).
-    #[test]
-    fn failover_branch_keeps_record_route() {
-        let src = CFG
-            .replace(
-                "loadmodule \"tm.so\"",
-                "loadmodule \"tm.so\"\nloadmodule \"rr.so\"",
-            )
-            .replace(
-                "    t_on_failure(\"NEXT\");",
-                "    record_route();\n    t_on_failure(\"NEXT\");",
-            );
-        let cfg = crate::script::compile_str("t.cfg", &src, &[]).expect("compiles");
+    /// Runs the test INVITE through `src` (CFG with edits), answers the
+    /// first branch 503 and runs failure_route: returns the first branch's
+    /// bytes, the failover branch's bytes and the state after.
+    fn first_and_failover(src: &str) -> (String, String, ShardState) {
+        let cfg = crate::script::compile_str("t.cfg", src, &[]).expect("compiles");
         let prog = &*cfg.program;
         let (mut env, mut state) = invite_through(prog);
         let s = sends(&env.out);
         assert_eq!(s.len(), 2, "{s:?} {:?}", env.logs);
-        let rr = "Record-Route: <sip:127.0.0.1:5060;lr;ftag=1>\r\n";
-        assert!(s[1].2.contains(rr), "{}", s[1].2);
-        let branch = s[1]
-            .2
+        let first = s[1].2.clone();
+        let branch = first
             .split("branch=")
             .nth(1)
             .and_then(|b| b.split("\r\n").next())
@@ -877,9 +878,53 @@ onreply_route[R] {
         let s = sends(&env.out);
         assert_eq!(s.len(), 1, "{s:?} {:?}", env.logs);
         assert_eq!((s[0].0.as_str(), s[0].1), ("10.0.0.2", 5080));
-        assert_eq!(s[0].2.matches("Record-Route:").count(), 1, "{}", s[0].2);
-        assert!(s[0].2.contains(rr), "{}", s[0].2);
-        assert!(state.rr_replay.is_empty(), "not re-armed: forgotten");
+        (first, s[0].2.clone(), state)
+    }
+
+    /// `record_route()` in request_route: the failover branch that
+    /// failure_route adds carries the same Record-Route (Kamailio keeps
+    /// the request's lumps with the transaction).
+    #[test]
+    fn failover_branch_keeps_record_route() {
+        let src = CFG
+            .replace(
+                "loadmodule \"tm.so\"",
+                "loadmodule \"tm.so\"\nloadmodule \"rr.so\"",
+            )
+            .replace(
+                "    t_on_failure(\"NEXT\");",
+                "    record_route();\n    t_on_failure(\"NEXT\");",
+            );
+        let (first, failover, state) = first_and_failover(&src);
+        let rr = "Record-Route: <sip:127.0.0.1:5060;lr;ftag=1>\r\n";
+        assert!(first.contains(rr), "{first}");
+        assert_eq!(failover.matches("Record-Route:").count(), 1, "{failover}");
+        assert!(failover.contains(rr), "{failover}");
+        assert!(state.relay_lumps.is_empty(), "not re-armed: forgotten");
+    }
+
+    /// Header edits of request_route before `t_relay()` (append_hf, the
+    /// Max-Forwards decrement) reach the failover branch, once; one made
+    /// after `t_relay()` does not (Kamailio saves the lumps at the first
+    /// relay).
+    #[test]
+    fn failover_branch_keeps_request_route_header_edits() {
+        let src = CFG
+            .replace(
+                "loadmodule \"tm.so\"",
+                "loadmodule \"tm.so\"\nloadmodule \"textops.so\"\nloadmodule \"maxfwd.so\"",
+            )
+            .replace(
+                "    t_on_failure(\"NEXT\");\n    t_relay();",
+                "    mf_process_maxfwd_header(\"10\");\n    append_hf(\"X-Edited: yes\\r\\n\");\n    t_on_failure(\"NEXT\");\n    t_relay();\n    append_hf(\"X-Late: yes\\r\\n\");",
+            );
+        let (first, failover, _) = first_and_failover(&src);
+        for branch in [&first, &failover] {
+            assert!(branch.contains("X-Edited: yes\r\n"), "{branch}");
+            assert!(branch.contains("Max-Forwards: 69\r\n"), "{branch}");
+            assert!(!branch.contains("X-Late"), "{branch}");
+        }
+        assert_eq!(failover.matches("X-Edited:").count(), 1, "{failover}");
     }
 
     /// `t_set_fr(0, 700)` before `t_relay()`: the branch's Timer B is
