@@ -98,12 +98,21 @@ impl BranchId {
         }
         let shard = u16::try_from(hex(&rest[..4])?).ok()?;
         let slot = u32::try_from(hex(&rest[4..12])?).ok()?;
-        let nonce = hex(&rest[13..45])?;
+        let nonce = u128::from(hex(&rest[13..29])?) << 64 | u128::from(hex(&rest[29..45])?);
+        // One to three decimal digits (leading zeros allowed), at most 255.
         let idx = &rest[46..];
-        if idx.is_empty() || idx.len() > 3 || !idx.iter().all(u8::is_ascii_digit) {
+        if idx.is_empty() || idx.len() > 3 {
             return None;
         }
-        let index = std::str::from_utf8(idx).ok()?.parse::<u8>().ok()?;
+        let mut index: u32 = 0;
+        for &b in idx {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            index = index * 10 + u32::from(d);
+        }
+        let index = u8::try_from(index).ok()?;
         Some(BranchId {
             shard,
             slot,
@@ -113,15 +122,17 @@ impl BranchId {
     }
 }
 
-fn hex(s: &[u8]) -> Option<u128> {
-    let mut v: u128 = 0;
+/// Up to 16 lowercase hex digits.
+fn hex(s: &[u8]) -> Option<u64> {
+    debug_assert!(s.len() <= 16);
+    let mut v: u64 = 0;
     for &b in s {
         let d = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
             _ => return None,
         };
-        v = (v << 4) | u128::from(d);
+        v = (v << 4) | u64::from(d);
     }
     Some(v)
 }
@@ -372,6 +383,14 @@ mod tests {
         assert_eq!(owner_shard(p.as_bytes()), Some(3));
         assert_eq!(owner_shard(b"z9hG4bK776asdhds"), None);
         assert_eq!(owner_shard(&p.as_bytes()[..p.len() - 3]), None);
+        let head = &p[..p.len() - 2];
+        let with = |idx: &str| BranchId::parse(format!("{head}{idx}").as_bytes());
+        assert_eq!(with("011").map(|b| b.index), Some(11));
+        assert_eq!(with("255").map(|b| b.index), Some(255));
+        assert_eq!(with("256"), None);
+        assert_eq!(with("1a"), None);
+        assert_eq!(with("1000"), None);
+        assert_eq!(BranchId::parse(p.to_uppercase().as_bytes()), None);
     }
 
     #[test]
