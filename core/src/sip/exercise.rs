@@ -31,10 +31,11 @@ pub fn exercise_message(data: &[u8]) {
     };
     walk_views(&msg);
     // The quick scan tm uses on bytes it built agrees with the parser.
-    assert_eq!(
-        super::scan::top_via_branch(msg.as_bytes()),
-        msg.top_via().and_then(|v| v.branch())
-    );
+    let branch = msg.top_via().and_then(|v| v.branch());
+    assert_eq!(super::scan::top_via_branch(msg.as_bytes()), branch);
+    if let Some(b) = branch {
+        assert!(super::scan::top_via_branch_is(msg.as_bytes(), b));
+    }
     // No edits: the bytes come back unchanged.
     assert_eq!(
         Edits::new().apply(&msg).ok().as_deref(),

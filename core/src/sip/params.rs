@@ -112,6 +112,34 @@ fn next_param(s: &[u8], i: usize) -> Result<(Param<'_>, usize, u8), ParseError> 
     Ok((Param { name, value }, v + vlen, class))
 }
 
+/// The rest of `raw` from where the value of the first `name` parameter
+/// (case-insensitive) starts, without scanning that value: None when the
+/// parameter is absent, has no value, or the list is malformed before it.
+pub(crate) fn value_tail<'a>(raw: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut i = skip_lws(raw, 0);
+    while i < raw.len() {
+        if raw[i] != b';' {
+            return None;
+        }
+        let start = skip_lws(raw, i + 1);
+        let mut end = start;
+        while end < raw.len() && is(raw[end], C_PNAME) {
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        let after = skip_lws(raw, end);
+        let has_value = after < raw.len() && raw[after] == b'=';
+        if eq_ic(&raw[start..end], name) {
+            return has_value.then(|| &raw[skip_lws(raw, after + 1)..]);
+        }
+        let (_, next, _) = next_param(raw, i).ok()?;
+        i = skip_lws(raw, next);
+    }
+    None
+}
+
 /// Checks that a whole parameter list is well-formed.
 pub fn validate(raw: &[u8]) -> Result<(), ParseError> {
     Params::new(raw).try_for_each(|p| p.map(|_| ()))
@@ -153,6 +181,35 @@ mod tests {
         assert_eq!(find(raw, b"TAG"), Some(Some(&b"98asjd8"[..])));
         assert_eq!(find(raw, b"lr"), Some(None));
         assert_eq!(find(raw, b"nope"), None);
+    }
+
+    #[test]
+    fn value_tail_starts_where_find_finds_the_value() {
+        for raw in [
+            &b";a=1;branch=z9hG4bKx;c"[..],
+            b" ; BRANCH = z9hG4bKx ;c=\"q;r\"",
+            b";x=\"a;branch=no\";branch=z9hG4bKy",
+            b";branch;branch=z9hG4bKz",
+            b";lr;branch=",
+            b";;branch=z9hG4bKx",
+            b";a=1",
+            b"",
+        ] {
+            let found = find(raw, b"branch").flatten();
+            let tail = value_tail(raw, b"branch");
+            if let Some(v) = found {
+                let t = tail.expect("a value has a tail");
+                assert!(t.starts_with(v), "{raw:?}");
+            }
+            if found.is_none() {
+                // No value found: the tail (if any) does not start with a
+                // complete unquoted value.
+                assert!(
+                    tail.is_none_or(|t| t.first().is_none_or(|&b| !is(b, C_PVALUE))),
+                    "{raw:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! [`Message`]: super::Message
 
-use super::lex::split_commas;
+use super::lex::{is, split_commas, C_PVALUE};
 use super::params;
 
 /// The `branch` parameter of the first Via value (header `Via` or `v`,
@@ -13,6 +13,23 @@ use super::params;
 /// there is no Via, the first value has no `branch` with a value, or the
 /// headers end first.
 pub fn top_via_branch(msg: &[u8]) -> Option<&[u8]> {
+    params::find(top_via_params(msg)?, b"branch").flatten()
+}
+
+/// True when [`top_via_branch`] is `want` (a token, e.g. a branch the
+/// proxy generated), found without scanning the branch itself.
+pub fn top_via_branch_is(msg: &[u8], want: &[u8]) -> bool {
+    let Some(tail) = top_via_params(msg).and_then(|p| params::value_tail(p, b"branch")) else {
+        return false;
+    };
+    // The value is the longest run of value bytes: `want` and no more.
+    !want.is_empty()
+        && tail.starts_with(want)
+        && tail.get(want.len()).is_none_or(|&b| !is(b, C_PVALUE))
+}
+
+/// The parameters of the first Via value (from its first `;`).
+fn top_via_params(msg: &[u8]) -> Option<&[u8]> {
     // Past the start line.
     let mut pos = memchr::memchr(b'\n', msg)? + 1;
     loop {
@@ -38,7 +55,7 @@ pub fn top_via_branch(msg: &[u8]) -> Option<&[u8]> {
                 // Protocol and sent-by hold no ';': the first one starts
                 // the parameters.
                 let semi = memchr::memchr(b';', top)?;
-                return params::find(&top[semi..], b"branch").flatten();
+                return Some(&top[semi..]);
             }
         }
         pos = next;
@@ -69,9 +86,18 @@ mod tests {
     use super::*;
     use crate::sip::Message;
 
-    /// The scan agrees with the parser on the top Via branch.
+    /// The scan agrees with the parser on the top Via branch, and
+    /// `top_via_branch_is` with the scan.
     fn agrees(m: &[u8]) -> Option<Vec<u8>> {
         let scanned = top_via_branch(m).map(<[u8]>::to_vec);
+        for want in [&b"z9hG4bKa"[..], b"z9hG4bK", b"z9hG4bKab", b"z9hG4bKg"] {
+            assert_eq!(
+                top_via_branch_is(m, want),
+                scanned.as_deref() == Some(want),
+                "{}",
+                String::from_utf8_lossy(m)
+            );
+        }
         if let Ok(p) = Message::parse(m.to_vec()) {
             let parsed = p.top_via().and_then(|v| v.branch()).map(<[u8]>::to_vec);
             assert_eq!(scanned, parsed, "{}", String::from_utf8_lossy(m));

@@ -52,7 +52,26 @@ fn put_hex(out: &mut [u8; PARAM_MAX], at: usize, bytes: &[u8]) -> usize {
     at + 2 * bytes.len()
 }
 
+/// A branch written on the stack ([`BranchId::param`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ParamBytes {
+    buf: [u8; PARAM_MAX],
+    len: usize,
+}
+
+impl ParamBytes {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 impl BranchId {
+    /// [`BranchId::to_param`] on the stack.
+    pub fn param(&self) -> ParamBytes {
+        let (buf, len) = self.encode();
+        ParamBytes { buf, len }
+    }
+
     /// The branch on the stack: the bytes and how many are used.
     fn encode(&self) -> ([u8; PARAM_MAX], usize) {
         let mut b = [0u8; PARAM_MAX];
@@ -79,15 +98,13 @@ impl BranchId {
 
     /// `z9hG4bK<shard><slot>.<nonce>.<index>`.
     pub fn to_param(&self) -> String {
-        let (b, n) = self.encode();
         // ASCII: the checked conversion never replaces anything.
-        String::from_utf8_lossy(&b[..n]).into_owned()
+        String::from_utf8_lossy(self.param().as_bytes()).into_owned()
     }
 
     /// True when `param` is exactly [`BranchId::to_param`] (no allocation).
     pub fn is_param(&self, param: &[u8]) -> bool {
-        let (b, n) = self.encode();
-        param == &b[..n]
+        param == self.param().as_bytes()
     }
 
     /// Parses a branch of ours; None for any other shape.

@@ -23,7 +23,7 @@ use super::proxy::{Output, ProxyConfig, ProxyTx, Sink, TimerSlot, TxError, TxId}
 use super::timers::{DeadlineQueue, Millis};
 use crate::proxy::reply::{build_reply, reply_destination, LocalReply};
 use crate::proxy::Destination;
-use crate::sip::scan::top_via_branch;
+use crate::sip::scan::top_via_branch_is;
 use crate::sip::{Message, Method};
 use crate::transport::Transport;
 
@@ -375,7 +375,7 @@ impl Table {
         let want = self.next_branch_id(id)?;
         // The caller built `request` from a parsed message: reading the
         // top Via branch off the bytes is enough, no second parse.
-        if !top_via_branch(&request).is_some_and(|b| want.is_param(b)) {
+        if !top_via_branch_is(&request, want.param().as_bytes()) {
             return Err(TxError::BadBranchRequest);
         }
         self.with_tx(now, id, out, |tx, cfg, sink| {
