@@ -279,7 +279,7 @@ pub fn update(
         });
     }
     // expiries first: a 423 changes nothing
-    let mut exp = Vec::with_capacity(req.contacts.len());
+    let mut exp: smallvec::SmallVec<[u32; 4]> = smallvec::SmallVec::new();
     for c in &req.contacts {
         let mut e = c.expires.or(req.expires).unwrap_or(p.default_expires);
         if e != 0 && e < p.min_expires {

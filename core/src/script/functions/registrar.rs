@@ -302,6 +302,18 @@ pub fn reply_with(x: &mut Exec<'_, '_>, code: u16, reason: &str, headers: &str) 
     r
 }
 
+/// [`reply_with`] taking the header lines it was built in: they become
+/// the reply's headers without a copy when the script added none.
+fn reply_with_owned(x: &mut Exec<'_, '_>, code: u16, reason: &str, headers: String) -> i32 {
+    if !x.st.reply_headers.is_empty() {
+        return reply_with(x, code, reason, &headers);
+    }
+    x.st.reply_headers = headers.into_bytes();
+    let r = x.send_reply(code, reason.as_bytes());
+    x.st.reply_headers.clear();
+    r
+}
+
 fn str_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -592,9 +604,9 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
                 h.push_str(&registrar::outbound_headers(&req, params));
                 if unsupported_path {
                     h.push_str("P-Registrar-Error: No support for found Path indicated\r\n");
-                    reply_with(x, 420, "Bad Extension", &h);
+                    reply_with_owned(x, 420, "Bad Extension", h);
                 } else {
-                    reply_with(x, 200, "OK", &h);
+                    reply_with_owned(x, 200, "OK", h);
                 }
             }
             o.code
