@@ -2,6 +2,7 @@
 //! `auth_challenge`), `consume_credentials`, `has_credentials`, and the
 //! verification `auth_db` runs (see `auth_db.rs`), over [`crate::auth`].
 
+use std::borrow::Cow;
 use std::cell::Cell;
 
 use crate::auth::{self, Algorithm, Credentials, Verdict, Verifier};
@@ -102,31 +103,34 @@ pub fn verifier(x: &Exec<'_, '_>) -> &'static Verifier {
 
 /// The realm argument, or (empty) the To host for REGISTER, else the
 /// From host, as Kamailio.
-pub fn realm_of(x: &Exec<'_, '_>, arg: &CArg) -> String {
+pub fn realm_of<'m>(x: &Exec<'m, '_>, arg: &CArg) -> Cow<'m, str> {
     if let Some(r) = to_domain_arg(x, arg) {
         return r;
     }
     let r = x.arg_str(arg);
     if !r.is_empty() {
-        return match String::from_utf8(r.into_owned()) {
+        return Cow::Owned(match String::from_utf8(r.into_owned()) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        };
+        });
     }
     let na = if x.msg.method() == Method::Register {
         x.msg.to()
     } else {
         x.msg.from()
     };
-    na.and_then(|n| n.parsed_uri().ok())
-        .map(|u| String::from_utf8_lossy(u.host).into_owned())
-        .unwrap_or_default()
+    Cow::Owned(
+        na.and_then(|n| n.parsed_uri().ok())
+            .map(|u| String::from_utf8_lossy(u.host).into_owned())
+            .unwrap_or_default(),
+    )
 }
 
 /// The realm of an argument that is exactly `$td` (the usual REGISTER
-/// realm): the To host through [`super::uri_parts`] instead of expanding
-/// the argument. None for any other argument or an empty host.
-fn to_domain_arg(x: &Exec<'_, '_>, arg: &CArg) -> Option<String> {
+/// realm): the To host, borrowed from the message, through
+/// [`super::uri_parts`] instead of expanding the argument. None for any
+/// other argument or an empty host.
+fn to_domain_arg<'m>(x: &Exec<'m, '_>, arg: &CArg) -> Option<Cow<'m, str>> {
     let CArg::Str(f) = arg else { return None };
     let [FmtPart::Pv(pv)] = f.parts.as_slice() else {
         return None;
@@ -134,11 +138,9 @@ fn to_domain_arg(x: &Exec<'_, '_>, arg: &CArg) -> Option<String> {
     if pv.kind != PvKind::Td || pv.index.is_some() || !pv.trans.is_empty() {
         return None;
     }
-    let to = x.msg.to()?;
-    super::uri_parts::with_uri_parts(to.uri, |p| {
-        let (_, host) = p?;
-        (!host.is_empty()).then(|| String::from_utf8_lossy(host).into_owned())
-    })
+    let msg: &'m crate::sip::Message = x.msg;
+    let host = super::uri_parts::host_of(msg.to()?.uri)?;
+    (!host.is_empty()).then(|| String::from_utf8_lossy(host))
 }
 
 fn header_name(proxy: bool) -> &'static [u8] {

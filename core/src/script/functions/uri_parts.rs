@@ -4,34 +4,50 @@
 //! phone's refreshes carry the same one, so most calls skip the parse.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
-/// What a parsed URI gave: its user (`%` escapes decoded) and host.
+/// What a parsed URI gave: its user (`%` escapes decoded) and where its
+/// host lies in it.
 #[derive(Default)]
 struct Parts {
     uri: Vec<u8>,
     /// None: the URI did not parse.
-    parsed: Option<(Option<Vec<u8>>, Vec<u8>)>,
+    parsed: Option<(Option<Vec<u8>>, Range<usize>)>,
 }
 
 thread_local! {
     static LAST: RefCell<Option<Parts>> = const { RefCell::new(None) };
 }
 
-/// Calls `f` with the user (None: the URI has none) and host of `uri`,
-/// or with None when it does not parse.
-pub fn with_uri_parts<R>(uri: &[u8], f: impl FnOnce(Option<(Option<&[u8]>, &[u8])>) -> R) -> R {
+/// Calls `f` with the user (None: the URI has none) and the range of the
+/// host in `uri`, or with None when it does not parse.
+fn with_parts<R>(uri: &[u8], f: impl FnOnce(Option<(Option<&[u8]>, Range<usize>)>) -> R) -> R {
     LAST.with(|l| {
         let mut l = l.borrow_mut();
         let p = l.get_or_insert_with(Parts::default);
         if p.uri != uri || p.uri.is_empty() {
             p.uri.clear();
             p.uri.extend_from_slice(uri);
-            p.parsed = crate::sip::Uri::parse(uri)
-                .ok()
-                .map(|u| (u.user_unescaped().map(|c| c.into_owned()), u.host.to_vec()));
+            p.parsed = crate::sip::Uri::parse(uri).ok().and_then(|u| {
+                let host = crate::sip::span::offset_in(uri, u.host)?;
+                Some((u.user_unescaped().map(|c| c.into_owned()), host))
+            });
         }
-        f(p.parsed.as_ref().map(|(u, h)| (u.as_deref(), h.as_slice())))
+        f(p.parsed.as_ref().map(|(u, h)| (u.as_deref(), h.clone())))
     })
+}
+
+/// Calls `f` with the user (None: the URI has none) and host of `uri`,
+/// or with None when it does not parse.
+pub fn with_uri_parts<R>(uri: &[u8], f: impl FnOnce(Option<(Option<&[u8]>, &[u8])>) -> R) -> R {
+    with_parts(uri, |p| {
+        f(p.map(|(u, h)| (u, uri.get(h).unwrap_or_default())))
+    })
+}
+
+/// The host of `uri` (None when it does not parse), borrowed from it.
+pub fn host_of(uri: &[u8]) -> Option<&[u8]> {
+    with_parts(uri, |p| uri.get(p?.1))
 }
 
 #[cfg(test)]
@@ -52,5 +68,8 @@ mod tests {
         assert_eq!(parts("not a uri"), None);
         assert_eq!(parts(""), None);
         assert_eq!(parts("sip:al%20ice@a.example;transport=tcp"), a);
+        assert_eq!(host_of(b"sip:x@h.example:5060"), Some(&b"h.example"[..]));
+        assert_eq!(host_of(b"sip:x@h.example:5060"), Some(&b"h.example"[..]));
+        assert_eq!(host_of(b"<bad"), None);
     }
 }
