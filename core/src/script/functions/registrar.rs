@@ -318,6 +318,22 @@ fn str_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The text of `b` shared with the `field` of a stored binding that
+/// holds the same (a refresh repeats its Call-ID, User-Agent and
+/// Contact), else newly allocated.
+fn shared_text(
+    b: &[u8],
+    known: &[Binding],
+    field: impl Fn(&Binding) -> Option<&Arc<str>>,
+) -> Arc<str> {
+    known
+        .iter()
+        .filter_map(field)
+        .find(|s| s.as_bytes() == b)
+        .cloned()
+        .unwrap_or_else(|| arc_of(b))
+}
+
 /// Shared text of message bytes (one allocation).
 fn arc_of(b: &[u8]) -> Arc<str> {
     match std::str::from_utf8(b) {
@@ -400,14 +416,20 @@ impl<'m> RegHeaders<'m> {
 }
 
 /// Reads what the REGISTER asks for; Err is a 400's detail.
-fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
+fn read_request(x: &Exec<'_, '_>, known: &[Binding]) -> Result<Request, &'static str> {
     let msg = x.msg;
     let hs = RegHeaders::of(msg);
     let mut r = Request {
         star: hs.star,
-        callid: msg.call_id().map(arc_of).unwrap_or_else(|| "".into()),
+        callid: msg
+            .call_id()
+            .map(|c| shared_text(c, known, |b| Some(&b.callid)))
+            .unwrap_or_else(|| "".into()),
         cseq: msg.cseq().map(|c| c.number).unwrap_or(0),
-        user_agent: hs.user_agent.map(arc_of).unwrap_or_else(|| "".into()),
+        user_agent: hs
+            .user_agent
+            .map(|u| shared_text(u, known, |b| Some(&b.user_agent)))
+            .unwrap_or_else(|| "".into()),
         socket: Some(socket_name(x.inb.proto, x.inb.local)),
         ..Default::default()
     };
@@ -449,7 +471,7 @@ fn read_request(x: &Exec<'_, '_>) -> Result<Request, &'static str> {
                 },
             };
             r.contacts.push(ContactIn {
-                uri: arc_of(c.uri),
+                uri: shared_text(c.uri, known, |b| Some(&b.contact)),
                 expires,
                 q,
                 instance: instance
@@ -544,7 +566,15 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let Some(aor) = aor_of(x, &uri) else {
         return fail(x, 400, "Bad Request", "Bad AOR", "", -1);
     };
-    let mut req = match read_request(x) {
+    // the AOR's bindings now, whose strings the REGISTER's may share
+    let known = x
+        .prog
+        .settings
+        .reg
+        .location()
+        .ok()
+        .and_then(|st| st.get(&aor));
+    let mut req = match read_request(x, known.as_deref().unwrap_or_default()) {
         Ok(r) => r,
         Err(d) => return fail(x, 400, "Bad Request", d, "", -1),
     };
@@ -566,8 +596,7 @@ fn save(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         );
     };
     let now = usrloc::now();
-    let current = st.get(&aor);
-    let current = current.as_deref().unwrap_or_default();
+    let current = known.as_deref().unwrap_or_default();
     match registrar::update(current, &req, params, flags, now, || st.ruid(now)) {
         Err(r) => fail(x, r.code, r.reason, r.detail, &r.extra, r.rc),
         Ok(o) => {
