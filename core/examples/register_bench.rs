@@ -10,8 +10,8 @@
 //! same count) and a rising CSeq, all prepared before the measurement.
 //! `--registrations N`: each registration is what `sipshard-bench compare
 //! --scenario registrar` sends: a REGISTER without credentials (401 with a
-//! fresh nonce), then one answering that nonce without qop (200); the
-//! client's work between the two is not counted.
+//! fresh nonce), then one answering that nonce without qop (200), with a
+//! Call-ID of its own; the client's work between the two is not counted.
 //!
 //! Reports ns and heap allocations (a counting global allocator) per
 //! REGISTER or per registration; `--bindings N` instead reports the
@@ -79,14 +79,16 @@ const PASS: &str = "secret";
 const REALM: &str = "127.0.0.1";
 const URI: &str = "sip:127.0.0.1:5060";
 
-fn register(cseq: u32, auth: Option<&str>) -> Vec<u8> {
+/// A REGISTER of call `call` (4 hex digits: every Call-ID has the same
+/// length) with CSeq `cseq`.
+fn register(call: u16, cseq: u32, auth: Option<&str>) -> Vec<u8> {
     let auth = auth.map(|a| format!("{a}\r\n")).unwrap_or_default();
     format!(
         "REGISTER {URI} SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-reg-{cseq}\r\n\
 From: sipp <sip:{USER}@{REALM}>;tag=4711SIPpTag001\r\n\
 To: sipp <sip:{USER}@{REALM}>\r\n\
-Call-ID: reg-4711@127.0.0.1\r\n\
+Call-ID: reg-{call:04x}@127.0.0.1\r\n\
 CSeq: {cseq} REGISTER\r\n\
 Contact: <sip:{USER}@127.0.0.1:5061>;expires=3600\r\n\
 Max-Forwards: 70\r\n\
@@ -193,13 +195,15 @@ fn nonce_of(env: &Env) -> String {
 fn registrations(n: u32, prog: &Program, state: &mut ShardState, env: &mut Env, inb: &Inbound) {
     let (mut ns, mut allocs) = (0u128, 0usize);
     for i in 0..n {
-        let first = register(1, None);
+        // each registration is a call of its own, as compare's
+        let call = (i % 0xffff) as u16;
+        let first = register(call, 1, None);
         let (a0, t) = (ALLOCS.load(Ordering::Relaxed), Instant::now());
         per_message(prog, state, env, inb, &first);
         ns += t.elapsed().as_nanos();
         allocs += ALLOCS.load(Ordering::Relaxed) - a0;
         assert_eq!(status(env), "401", "{}", String::from_utf8_lossy(&env.last));
-        let second = register(2, Some(&authorization_no_qop(&nonce_of(env))));
+        let second = register(call, 2, Some(&authorization_no_qop(&nonce_of(env))));
         let (a0, t) = (ALLOCS.load(Ordering::Relaxed), Instant::now());
         per_message(prog, state, env, inb, &second);
         ns += t.elapsed().as_nanos();
@@ -328,7 +332,7 @@ fn main() {
     }
 
     // The challenge: one nonce for the whole run.
-    per_message(prog, &mut state, &mut env, &inb, &register(1, None));
+    per_message(prog, &mut state, &mut env, &inb, &register(0x4711, 1, None));
     assert_eq!(status(&env), "401");
     let nonce = nonce_of(&env);
 
@@ -338,7 +342,7 @@ fn main() {
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(200_000);
     let msgs: Vec<Vec<u8>> = (0..n + 1)
-        .map(|i| register(i + 2, Some(&authorization(&nonce, i + 1))))
+        .map(|i| register(0x4711, i + 2, Some(&authorization(&nonce, i + 1))))
         .collect();
     // Every REGISTER must get its 200, or the figures lie.
     per_message(prog, &mut state, &mut env, &inb, &msgs[0]);
