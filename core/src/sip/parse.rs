@@ -109,22 +109,13 @@ fn parse_start_line(buf: &[u8], end: usize) -> Result<StartLine, ParseError> {
         return Err(ParseError::BadMethod);
     }
     // A scheme (ALPHA *(alphanumeric / "+" / "-" / ".") ":"), and no
-    // control or white space anywhere.
-    let mut scheme_end = None;
-    for (i, &b) in uri.iter().enumerate() {
-        if b <= b' ' || b == 0x7f {
-            return Err(ParseError::BadRequestUri);
-        }
-        if scheme_end.is_none() {
-            if b == b':' {
-                scheme_end = Some(i);
-            } else if !is(b, C_SCHEME) {
-                // Not a scheme character before the first colon.
-                return Err(ParseError::BadRequestUri);
-            }
-        }
-    }
-    if !uri[0].is_ascii_alphabetic() || scheme_end.is_none() {
+    // control or white space anywhere (checked without an early exit, so
+    // the compiler can test many bytes at once).
+    let scheme_end = uri.iter().position(|&b| !is(b, C_SCHEME));
+    let controls = uri
+        .iter()
+        .fold(false, |bad, &b| bad | (b <= b' ') | (b == 0x7f));
+    if controls || !uri[0].is_ascii_alphabetic() || scheme_end.map(|i| uri[i]) != Some(b':') {
         return Err(ParseError::BadRequestUri);
     }
     Ok(StartLine::Request {
