@@ -263,6 +263,32 @@ fn run_callee(
     h
 }
 
+/// Runs `case` on sipshard, then on Kamailio 5.6 (same config, same
+/// assertions), one test at a time, each in its own directory; skipped
+/// without sipp or kamailio.
+fn side_by_side(name: &str, case: impl Fn(Server, &TestDir)) {
+    if !have_sipp() || !have_kamailio() {
+        return;
+    }
+    let _one = serial();
+    for server in SERVERS {
+        let dir = TestDir::new(&format!("routes-{name}-{server:?}"));
+        case(server, &dir);
+    }
+}
+
+/// A callee that answers the INVITE matching `invite_regexp` with a final
+/// `code` at once (no 180).
+fn final_answer<'a>(code: u16, reason: &'a str, invite_regexp: &'a str) -> Answer<'a> {
+    Answer {
+        ringing: false,
+        code,
+        reason,
+        header: "X-Reason: none",
+        invite_regexp,
+    }
+}
+
 fn assert_one_call(who: &str, server: Server, r: &SippResult) {
     assert_eq!(
         (r.successful, r.failed),
@@ -303,20 +329,15 @@ fn failure_request(dst: u16) -> String {
 /// `t_relay()`; the caller gets its `t_reply` text.
 #[test]
 fn failure_route_after_a_timeout_without_reply() {
-    if !have_sipp() || !have_kamailio() {
-        return;
-    }
-    let _one = serial();
-    for server in SERVERS {
-        let dir = TestDir::new(&format!("routes-timeout-{server:?}"));
+    side_by_side("timeout", |server, dir| {
         let proxy = free_port();
         // A callee that never answers: a socket nobody reads.
         let sink = UdpSocket::bind((HOST, 0)).unwrap();
         let silent = sink.local_addr().unwrap().port();
         let cfg = config(proxy, &failure_request(silent), FAILURE_FLAGS);
-        let mut p = start(server, &dir, proxy, &cfg);
+        let mut p = start(server, dir, proxy, &cfg);
         let r = call(
-            &dir,
+            dir,
             "uac",
             proxy,
             486,
@@ -325,7 +346,7 @@ fn failure_route_after_a_timeout_without_reply() {
         assert!(p.alive(), "{server:?} exited");
         assert_one_call("the caller", server, &r);
         drop(sink);
-    }
+    });
 }
 
 /// The callee rings and never answers: Timer C (`fr_inv_timer`, here
@@ -334,24 +355,19 @@ fn failure_route_after_a_timeout_without_reply() {
 /// a branch that had replied (the 180), `$T_rpl` null (a local 408).
 #[test]
 fn failure_route_after_timer_c_sees_a_timeout_of_a_replied_branch() {
-    if !have_sipp() || !have_kamailio() {
-        return;
-    }
-    let _one = serial();
-    for server in SERVERS {
-        let dir = TestDir::new(&format!("routes-timer-c-{server:?}"));
+    side_by_side("timer-c", |server, dir| {
         let (proxy, uas) = (free_port(), free_port());
         let request = failure_request(uas).replace("t_set_fr(0, 1000)", "t_set_fr(1500, 1000)");
         let cfg = config(proxy, &request, FAILURE_FLAGS);
-        let mut p = start(server, &dir, proxy, &cfg);
+        let mut p = start(server, dir, proxy, &cfg);
         let c = run_callee(
-            &dir,
+            dir,
             "uas",
             uas,
             std::path::Path::new(&scenario("uas_cancel.xml")),
         );
         let r = call(
-            &dir,
+            dir,
             "uac",
             proxy,
             486,
@@ -360,7 +376,7 @@ fn failure_route_after_timer_c_sees_a_timeout_of_a_replied_branch() {
         assert!(p.alive(), "{server:?} exited");
         assert_one_call("the caller", server, &r);
         assert_one_call("the callee (cancelled)", server, &c.join().unwrap());
-    }
+    });
 }
 
 /// The callee answers 486 with `X-Reason`, after a 180 or straight away.
@@ -415,12 +431,7 @@ fn failure_route_reads_the_reply_with_t_rpl() {
 /// every code (`$(avp(tried)[*])`, newest first). The caller gets the 200.
 #[test]
 fn serial_failover_over_an_avp_list() {
-    if !have_sipp() || !have_kamailio() {
-        return;
-    }
-    let _one = serial();
-    for server in SERVERS {
-        let dir = TestDir::new(&format!("routes-serial-{server:?}"));
+    side_by_side("serial", |server, dir| {
         let (proxy, a, b, c) = (free_port(), free_port(), free_port(), free_port());
         let request = format!(
             "$avp(dst) = \"sip:{HOST}:{c}\";\n    $avp(dst) = \"sip:{HOST}:{b}\";\n    $du = \"sip:{HOST}:{a}\";\n    t_on_failure(\"NEXT\");"
@@ -444,39 +455,32 @@ failure_route[NEXT] {
 }
 "#;
         let cfg = config(proxy, &request, routes);
-        let mut p = start(server, &dir, proxy, &cfg);
-        let answer = |code, reason, invite_regexp| Answer {
-            ringing: false,
-            code,
-            reason,
-            header: "X-Reason: none",
-            invite_regexp,
-        };
+        let mut p = start(server, dir, proxy, &cfg);
         let ua = callee(
-            &dir,
+            dir,
             "uas-a",
             a,
-            &answer(503, "Service Unavailable", "X-Caller: carol"),
+            &final_answer(503, "Service Unavailable", "X-Caller: carol"),
         );
         let ub = callee(
-            &dir,
+            dir,
             "uas-b",
             b,
-            &answer(486, "Busy Here", "X-Caller: carol"),
+            &final_answer(486, "Busy Here", "X-Caller: carol"),
         );
         let uc = callee(
-            &dir,
+            dir,
             "uas-c",
             c,
-            &answer(200, "OK", "X-Tried: 486, 503[[:space:]]"),
+            &final_answer(200, "OK", "X-Tried: 486, 503[[:space:]]"),
         );
-        let r = call(&dir, "uac", proxy, 200, "^SIP/2.0 200 OK[[:space:]]");
+        let r = call(dir, "uac", proxy, 200, "^SIP/2.0 200 OK[[:space:]]");
         assert!(p.alive(), "{server:?} exited");
         assert_one_call("the caller", server, &r);
         assert_one_call("callee a (503)", server, &ua.join().unwrap());
         assert_one_call("callee b (486)", server, &ub.join().unwrap());
         assert_one_call("callee c (200)", server, &uc.join().unwrap());
-    }
+    });
 }
 
 /// Header edits request_route makes before `t_relay()` reach the branch
@@ -485,12 +489,7 @@ failure_route[NEXT] {
 /// exactly once, on both servers.
 #[test]
 fn failover_branch_carries_request_route_header_edits() {
-    if !have_sipp() || !have_kamailio() {
-        return;
-    }
-    let _one = serial();
-    for server in SERVERS {
-        let dir = TestDir::new(&format!("routes-lumps-{server:?}"));
+    side_by_side("lumps", |server, dir| {
         let (proxy, a, b) = (free_port(), free_port(), free_port());
         let request = format!(
             "append_hf(\"X-Edited: yes\\r\\n\");\n    $du = \"sip:{HOST}:{a}\";\n    t_on_failure(\"NEXT\");"
@@ -507,29 +506,22 @@ failure_route[NEXT] {{
 "#
         );
         let cfg = config(proxy, &request, &routes);
-        let mut p = start(server, &dir, proxy, &cfg);
-        let answer = |code, reason, invite_regexp| Answer {
-            ringing: false,
-            code,
-            reason,
-            header: "X-Reason: none",
-            invite_regexp,
-        };
+        let mut p = start(server, dir, proxy, &cfg);
         let edited = "X-Edited: yes[[:space:]]";
         let ua = callee(
-            &dir,
+            dir,
             "uas-a",
             a,
-            &answer(503, "Service Unavailable", edited),
+            &final_answer(503, "Service Unavailable", edited),
         );
         let once = "^([^X]|X[^-]|X-[^E])*X-Edited: yes[[:space:]]+([^X]|X[^-]|X-[^E])*$";
-        let ub = callee(&dir, "uas-b", b, &answer(200, "OK", once));
-        let r = call(&dir, "uac", proxy, 200, "^SIP/2.0 200 OK[[:space:]]");
+        let ub = callee(dir, "uas-b", b, &final_answer(200, "OK", once));
+        let r = call(dir, "uac", proxy, 200, "^SIP/2.0 200 OK[[:space:]]");
         assert!(p.alive(), "{server:?} exited");
         assert_one_call("the caller", server, &r);
         assert_one_call("callee a (503)", server, &ua.join().unwrap());
         assert_one_call("callee b (200, edited INVITE)", server, &ub.join().unwrap());
-    }
+    });
 }
 
 /// onreply_route armed with `t_on_reply`: it appends `X-For` built from
@@ -538,12 +530,7 @@ failure_route[NEXT] {{
 /// the caller receives.
 #[test]
 fn onreply_route_appends_a_header_from_t_req() {
-    if !have_sipp() || !have_kamailio() {
-        return;
-    }
-    let _one = serial();
-    for server in SERVERS {
-        let dir = TestDir::new(&format!("routes-onreply-{server:?}"));
+    side_by_side("onreply", |server, dir| {
         let (proxy, uas) = (free_port(), free_port());
         let request =
             format!("$avp(tag) = \"t1\";\n    $du = \"sip:{HOST}:{uas}\";\n    t_on_reply(\"R\");");
@@ -553,9 +540,9 @@ onreply_route[R] {
 }
 "#;
         let cfg = config(proxy, &request, routes);
-        let mut p = start(server, &dir, proxy, &cfg);
+        let mut p = start(server, dir, proxy, &cfg);
         let c = callee(
-            &dir,
+            dir,
             "uas",
             uas,
             &Answer {
@@ -567,7 +554,7 @@ onreply_route[R] {
             },
         );
         let r = call(
-            &dir,
+            dir,
             "uac",
             proxy,
             200,
@@ -576,7 +563,7 @@ onreply_route[R] {
         assert!(p.alive(), "{server:?} exited");
         assert_one_call("the caller", server, &r);
         assert_one_call("the callee", server, &c.join().unwrap());
-    }
+    });
 }
 
 /// `t_reply`'s reason as Kamailio reads it: text that does not start with

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::answer::UasBehaviour;
 use super::shard::{Shard, DRAIN};
 use super::stats::UasStats;
-use super::ticker::{bind, pin};
+use super::ticker::{pin, spawn_shards};
 use crate::batch::RecvBatch;
 
 /// How long a shard sleeps with nothing received before it looks at the
@@ -67,26 +67,14 @@ fn run_shard(
 
 /// Runs `shards` blocking shards on `cpus` (cycled); returns each one's counts.
 pub fn run(listen: SocketAddr, shards: usize, cpus: &[usize], behaviour: &UasBehaviour) -> Result<Vec<UasStats>, String> {
-    let contact = listen.to_string().into_bytes();
-    let mut handles = Vec::with_capacity(shards);
-    for (i, cpu) in cpus.iter().copied().cycle().take(shards).enumerate() {
-        let socket = bind(listen)?;
-        let (behaviour, contact) = (behaviour.clone(), contact.clone());
-        let h = std::thread::Builder::new()
-            .name(format!("uas-{i}"))
-            .spawn(move || run_shard(socket, behaviour, contact, Some(cpu), crate::stop::requested))
-            .map_err(|e| format!("uas: cannot start shard {i}: {e}"))?;
-        handles.push(h);
-    }
-    handles
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| h.join().map_err(|_| format!("uas shard {i} panicked")))
-        .collect()
+    spawn_shards(listen, shards, cpus, behaviour, |socket, behaviour, contact, cpu| {
+        run_shard(socket, behaviour, contact, Some(cpu), crate::stop::requested)
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ticker::bind;
     use super::*;
 
     #[test]

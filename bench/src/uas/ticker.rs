@@ -84,14 +84,32 @@ fn run_shard(
 
 /// Runs `shards` ticking shards on `cpus` (cycled); returns each one's counts.
 pub fn run(listen: SocketAddr, shards: usize, cpus: &[usize], behaviour: &UasBehaviour, tick: Duration) -> Result<Vec<UasStats>, String> {
+    spawn_shards(listen, shards, cpus, behaviour, move |socket, behaviour, contact, cpu| {
+        run_shard(socket, behaviour, contact, tick, Some(cpu), crate::stop::requested)
+    })
+}
+
+/// Binds one SO_REUSEPORT socket per shard and runs `shard` on it in a
+/// thread of its own (named `uas-N`, CPU from `cpus`, cycled); joins them
+/// and returns each one's counts.
+pub(super) fn spawn_shards<F>(
+    listen: SocketAddr,
+    shards: usize,
+    cpus: &[usize],
+    behaviour: &UasBehaviour,
+    shard: F,
+) -> Result<Vec<UasStats>, String>
+where
+    F: Fn(std::net::UdpSocket, UasBehaviour, Vec<u8>, usize) -> UasStats + Clone + Send + 'static,
+{
     let contact = listen.to_string().into_bytes();
     let mut handles = Vec::with_capacity(shards);
     for (i, cpu) in cpus.iter().copied().cycle().take(shards).enumerate() {
         let socket = bind(listen)?;
-        let (behaviour, contact) = (behaviour.clone(), contact.clone());
+        let (behaviour, contact, shard) = (behaviour.clone(), contact.clone(), shard.clone());
         let h = std::thread::Builder::new()
             .name(format!("uas-{i}"))
-            .spawn(move || run_shard(socket, behaviour, contact, tick, Some(cpu), crate::stop::requested))
+            .spawn(move || shard(socket, behaviour, contact, cpu))
             .map_err(|e| format!("uas: cannot start shard {i}: {e}"))?;
         handles.push(h);
     }
