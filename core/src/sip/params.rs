@@ -95,6 +95,19 @@ fn next_param(s: &[u8], i: usize) -> Result<(Param<'_>, usize, u8), ParseError> 
     } else {
         let mut e = v;
         let mut class = 0xff;
+        // Four bytes per test while they all are value bytes (branches
+        // and tags run to tens of bytes), then one at a time.
+        while e + 4 <= s.len() {
+            let k = CLASS[usize::from(s[e])]
+                & CLASS[usize::from(s[e + 1])]
+                & CLASS[usize::from(s[e + 2])]
+                & CLASS[usize::from(s[e + 3])];
+            if k & C_PVALUE == 0 {
+                break;
+            }
+            class &= k;
+            e += 4;
+        }
         while e < s.len() {
             let k = CLASS[usize::from(s[e])];
             if k & C_PVALUE == 0 {
@@ -209,6 +222,24 @@ mod tests {
                     "{raw:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn values_of_every_length_end_at_the_first_delimiter() {
+        for n in 1..20 {
+            for (tail, token) in [(";x", true), (" ;x", true), (",y", true), ("", true)] {
+                let v = "ab%!-.~".repeat(3)[..n].to_string();
+                let raw = format!(";p={v}{tail}");
+                let mut ps = Params::new(raw.as_bytes());
+                let (p, class) = ps.next_classed().unwrap().unwrap();
+                assert_eq!(p.value, Some(v.as_bytes()), "{raw}");
+                assert_eq!(class & crate::sip::lex::C_TOKEN != 0, token, "{raw}");
+            }
+            let raw = format!(";p={}/x;q", "a".repeat(n));
+            let (p, class) = Params::new(raw.as_bytes()).next_classed().unwrap().unwrap();
+            assert_eq!(p.value.map(<[u8]>::len), Some(n + 2), "{raw}");
+            assert_eq!(class & crate::sip::lex::C_TOKEN, 0, "{raw}");
         }
     }
 
