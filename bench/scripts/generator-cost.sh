@@ -7,10 +7,14 @@
 #     load-event  sipshard-bench load --tick-us 0 --sockets 16 (the earlier event mode)
 #     load-1sock  sipshard-bench load --sockets 1 (tick mode, one socket: fewer
 #                 recvmmsg/sendmmsg per tick; only when named in UAC_SIDE)
+#     load-nogso  sipshard-bench load --no-gso (tick mode, one datagram per
+#                 sendmmsg entry: the A/B for UDP GSO; only when named)
+#     load-tick2  sipshard-bench load --tick-us 2000 (only when named)
 #     sipp-uac    sipp -sn uac
 #   uas side: a sipp uac on CPU 0 is the driver; on CPU 1 in turn
 #     uas-tick    sipshard-bench uas --tick-us 1000
 #     uas-glommio sipshard-bench uas (glommio, woken per datagram)
+#     uas-nogso   sipshard-bench uas --tick-us 1000 --no-gso (only when named)
 #     sipp-uas    sipp -sn uas
 #
 # CPU = utime + stime of the measured process: a generator's whole run
@@ -71,9 +75,9 @@ summarize() { # summarize RUNS_TSV
 		v[$1, $2, $3] = $6; ok[$1, $2, $3] = ($8 == "pass"); rounds[$1] = 1
 	}
 	END {
-		nsides = split("load-tick load-1sock load-event sipp-uac uas-tick uas-glommio sipp-uas", order, " ")
-		ref["load-tick"] = ref["load-1sock"] = ref["load-event"] = ref["sipp-uac"] = "sipp-uac"
-		ref["uas-tick"] = ref["uas-glommio"] = ref["sipp-uas"] = "sipp-uas"
+		nsides = split("load-tick load-tick2 load-nogso load-1sock load-event sipp-uac uas-tick uas-nogso uas-glommio sipp-uas", order, " ")
+		ref["load-tick"] = ref["load-tick2"] = ref["load-nogso"] = ref["load-1sock"] = ref["load-event"] = ref["sipp-uac"] = "sipp-uac"
+		ref["uas-tick"] = ref["uas-nogso"] = ref["uas-glommio"] = ref["sipp-uas"] = "sipp-uas"
 		printf "| calls/s | side | passed | CPU-µs per datagram handled (median) | user | system | × sipp (median of rounds) | load averages |\n|---|---|---|---|---|---|---|---|\n"
 		nr = 0; for (r in rates) rl[++nr] = r + 0
 		for (i = 2; i <= nr; i++) { t = rl[i]; for (j = i - 1; j >= 1 && rl[j] > t; j--) rl[j + 1] = rl[j]; rl[j + 1] = t }
@@ -122,6 +126,7 @@ start_far() {
 	sipp-uas) (cd "$2" && exec taskset -c 1 sipp -sn uas -p "$FAR" -cp $((FAR + 1)) -mp $((FAR + 4)) "${sipp_common[@]}" > uas.out 2>&1) & ;;
 	uas-tick) taskset -c 1 "$BIN/sipshard-bench" uas --listen "127.0.0.1:$FAR" --no-100 --tick-us 1000 --cpus 1 "${harness_t[@]}" > "$2/uas.out" 2>&1 & ;;
 	uas-glommio) taskset -c 1 "$BIN/sipshard-bench" uas --listen "127.0.0.1:$FAR" --no-100 --cpus 1 "${harness_t[@]}" > "$2/uas.out" 2>&1 & ;;
+	uas-nogso) taskset -c 1 "$BIN/sipshard-bench" uas --listen "127.0.0.1:$FAR" --no-100 --tick-us 1000 --no-gso --cpus 1 "${harness_t[@]}" > "$2/uas.out" 2>&1 & ;;
 	esac
 	FAR_PID=$!
 	wait_port "$FAR"
@@ -132,7 +137,9 @@ start_far() {
 # drive SIDE RATE CALLS DIR: the generator for SIDE on CPU 0, in the
 # foreground, its CPU (user system, seconds) written to DIR/gen.time
 drive() {
-	local timed=(/usr/bin/time -o "$4/gen.time" -f "%U %S" taskset -c 0)
+	# sipp's uac can hang on a call stuck in its scenario (-timeout does
+	# not end it): a hard limit, so one bad run cannot stall the rest
+	local timed=(/usr/bin/time -o "$4/gen.time" -f "%U %S" timeout -s INT -k 5 $((DURATION + 60)) taskset -c 0)
 	case $1 in
 	sipp-uac) (cd "$4" && exec "${timed[@]}" sipp -sn uac "127.0.0.1:$FAR" -p "$UAC_PORT" -cp $((UAC_PORT + 1)) -mp $((UAC_PORT + 4)) \
 		"${sipp_common[@]}" -trace_stat -stf uac_stats.csv -r "$2" -m "$3" -l 100000 -timeout $((DURATION + 40)) > uac.out 2>&1) || true ;;
@@ -140,6 +147,10 @@ drive() {
 		--json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
 	load-1sock) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
 		--sockets 1 --json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
+	load-nogso) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
+		--no-gso --json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
+	load-tick2) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
+		--tick-us 2000 --json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
 	load-event) "${timed[@]}" "$BIN/sipshard-bench" load --target "127.0.0.1:$FAR" --scenario call --rate "$2" --duration "$DURATION" \
 		--tick-us 0 --sockets 16 --json "$4/load.json" "${harness_t[@]}" > "$4/load.out" 2>&1 || true ;;
 	esac
