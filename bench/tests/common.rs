@@ -1,5 +1,5 @@
 //! Shared helpers of the integration tests: the harness binary, free ports,
-//! processes stopped by PID, and the rule that a missing external tool fails
+//! processes stopped by PID, sipp's statistics file, and the rule that a missing external tool fails
 //! the test under CI (CI=true) and skips it with a message elsewhere.
 
 #![allow(dead_code)]
@@ -106,4 +106,23 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Last value of a column of sipp's statistics CSV (semicolon-separated).
+pub fn sipp_stat(dir: &std::path::Path, column: &str) -> u64 {
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".csv"))
+        .expect("sipp wrote its -trace_stat file");
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(';').collect();
+    let last: Vec<&str> = lines.rfind(|l| !l.trim().is_empty()).unwrap().split(';').collect();
+    let i = header
+        .iter()
+        .position(|h| *h == column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    last[i].trim().parse().unwrap()
 }

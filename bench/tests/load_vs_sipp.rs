@@ -9,25 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Last value of a column of sipp's statistics CSV (semicolon-separated).
-fn sipp_stat(dir: &std::path::Path, column: &str) -> u64 {
-    let file = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".csv"))
-        .expect("sipp wrote its -trace_stat file");
-    let text = std::fs::read_to_string(file).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(';').collect();
-    let last: Vec<&str> = lines.rfind(|l| !l.trim().is_empty()).unwrap().split(';').collect();
-    let i = header
-        .iter()
-        .position(|h| *h == column)
-        .unwrap_or_else(|| panic!("no column {column}"));
-    last[i].trim().parse().unwrap()
-}
-
 #[test]
 fn call_counts_agree_with_sipp_uas() {
     if !have_tool("sipp") {
