@@ -126,3 +126,26 @@ pub fn sipp_stat(dir: &std::path::Path, column: &str) -> u64 {
         .unwrap_or_else(|| panic!("no column {column}"));
     last[i].trim().parse().unwrap()
 }
+
+/// sipp's built-in `uas` on 127.0.0.1:`port`, writing its statistics
+/// (`-trace_stat`, every second) into `dir` for `sipp_stat`.
+pub fn spawn_sipp_uas(dir: &std::path::Path, port: u16) -> Child {
+    Command::new("sipp")
+        .args([
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-nostdin",
+            "-trace_stat",
+            "-fd",
+            "1",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}

@@ -44,26 +44,7 @@ fn gso_batches_reach_sipp_as_separate_datagrams() {
             .spawn()
             .unwrap(),
     ));
-    let uas = Running(Some(
-        Command::new("sipp")
-            .args([
-                "-sn",
-                "uas",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-nostdin",
-                "-trace_stat",
-                "-fd",
-                "1",
-            ])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+    let uas = Running(Some(spawn_sipp_uas(&dir, port)));
     wait_bound(port);
     // Let the capture start before the first packet.
     std::thread::sleep(Duration::from_millis(1500));

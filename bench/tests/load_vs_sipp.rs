@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -16,24 +16,7 @@ fn call_counts_agree_with_sipp_uas() {
     }
     let dir = temp_dir("sipp-uas");
     let port = free_port(27200);
-    let uas = Command::new("sipp")
-        .args([
-            "-sn",
-            "uas",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-nostdin",
-            "-trace_stat",
-            "-fd",
-            "1",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let uas = spawn_sipp_uas(&dir, port);
     wait_bound(port);
     let load_json = dir.join("load.json");
     let status = Command::new(harness())
