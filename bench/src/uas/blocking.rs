@@ -74,45 +74,22 @@ pub fn run(listen: SocketAddr, shards: usize, cpus: &[usize], behaviour: &UasBeh
 
 #[cfg(test)]
 mod tests {
-    use super::super::ticker::bind;
+    use super::super::test_shard::{TestShard, INVITE};
     use super::*;
 
     #[test]
     fn answers_a_register_and_an_invite_when_they_arrive() {
-        let listen = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let behaviour = UasBehaviour {
-            answer_delay: Duration::ZERO,
-            failure_code: 503,
-            failure_ppm: 0,
-            send_100: false,
-        };
-        let socket = bind(listen).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let t = std::thread::spawn(move || {
-            let stopped = move || flag.load(std::sync::atomic::Ordering::Relaxed);
-            run_shard(socket, behaviour, b"127.0.0.1:1".to_vec(), None, stopped)
-        });
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut buf = [0u8; 4096];
+        let shard = TestShard::start(|socket, behaviour, contact, stopped| run_shard(socket, behaviour, contact, None, stopped));
         let register = b"REGISTER sip:h SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bKr\r\nFrom: <sip:a@h>;tag=f\r\nTo: <sip:a@h>\r\nCall-ID: r@c\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@c>\r\nMax-Forwards: 70\r\n\r\n";
-        probe.send_to(register, listen).unwrap();
-        let (n, _) = probe.recv_from(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"SIP/2.0 200 "), "{}", String::from_utf8_lossy(&buf[..n]));
-        assert!(
-            buf[..n].windows(9).any(|w| w == b"CSeq: 1 R"),
-            "{}",
-            String::from_utf8_lossy(&buf[..n])
-        );
-        let invite = b"INVITE sip:s@h SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bKc\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:s@h>\r\nCall-ID: 9@c\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\r\n";
-        probe.send_to(invite, listen).unwrap();
-        let (n, _) = probe.recv_from(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"SIP/2.0 180 "), "{}", String::from_utf8_lossy(&buf[..n]));
-        let (n, _) = probe.recv_from(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"SIP/2.0 200 "), "{}", String::from_utf8_lossy(&buf[..n]));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let stats = t.join().unwrap();
+        shard.send(register);
+        let r = shard.recv();
+        assert!(r.starts_with("SIP/2.0 200 ") && r.contains("CSeq: 1 REGISTER\r\n"), "{r}");
+        shard.send(INVITE);
+        let r = shard.recv();
+        assert!(r.starts_with("SIP/2.0 180 "), "{r}");
+        let r = shard.recv();
+        assert!(r.starts_with("SIP/2.0 200 "), "{r}");
+        let stats = shard.finish();
         assert_eq!((stats.invite, stats.sent_180, stats.sent_200), (1, 1, 2));
     }
 }

@@ -10,6 +10,8 @@ mod blocking;
 mod shard;
 mod stats;
 mod tcp;
+#[cfg(test)]
+mod test_shard;
 mod ticker;
 
 use std::net::SocketAddr;

@@ -122,38 +122,20 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_shard::{TestShard, INVITE};
     use super::*;
 
     #[test]
     fn answers_an_invite_within_a_few_ticks() {
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let listen = {
-            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            s.local_addr().unwrap()
-        };
-        let behaviour = UasBehaviour {
-            answer_delay: Duration::ZERO,
-            failure_code: 503,
-            failure_ppm: 0,
-            send_100: false,
-        };
-        let socket = bind(listen).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let t = std::thread::spawn(move || {
-            let stopped = move || flag.load(std::sync::atomic::Ordering::Relaxed);
-            run_shard(socket, behaviour, b"127.0.0.1:1".to_vec(), Duration::from_millis(1), None, stopped)
+        let shard = TestShard::start(|socket, behaviour, contact, stopped| {
+            run_shard(socket, behaviour, contact, Duration::from_millis(1), None, stopped)
         });
-        let invite = b"INVITE sip:s@h SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bKc\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:s@h>\r\nCall-ID: 9@c\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\r\n";
-        probe.send_to(invite, listen).unwrap();
-        probe.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut buf = [0u8; 4096];
-        let (n, _) = probe.recv_from(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"SIP/2.0 180 "), "{}", String::from_utf8_lossy(&buf[..n]));
-        let (n, _) = probe.recv_from(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"SIP/2.0 200 "), "{}", String::from_utf8_lossy(&buf[..n]));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let stats = t.join().unwrap();
+        shard.send(INVITE);
+        let r = shard.recv();
+        assert!(r.starts_with("SIP/2.0 180 "), "{r}");
+        let r = shard.recv();
+        assert!(r.starts_with("SIP/2.0 200 "), "{r}");
+        let stats = shard.finish();
         assert_eq!((stats.invite, stats.sent_180, stats.sent_200), (1, 1, 1));
     }
 }
