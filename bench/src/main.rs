@@ -16,7 +16,7 @@ mod floor;
 mod gso;
 mod load;
 mod shards;
-mod sip;
+use sipshard_bench_sip as sip;
 mod sockopt;
 mod stop;
 mod stream;

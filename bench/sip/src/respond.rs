@@ -76,7 +76,7 @@ pub fn write_response(out: &mut Out<'_>, req: &Scanned<'_>, spec: &ResponseSpec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::scan::scan;
+    use crate::scan::scan;
 
     #[test]
     fn answers_invite_with_tag_rr_contact_and_sdp() {
@@ -90,7 +90,7 @@ mod tests {
             to_tag: b"t1",
             contact: b"127.0.0.1:5070",
             dialog: true,
-            body: Some(crate::sip::SDP),
+            body: Some(crate::SDP),
         };
         write_response(&mut out, &s, &spec).unwrap();
         let r = scan(out.written()).unwrap();
@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(r.via_count, 2);
         assert_eq!(r.rr_count, 1);
         assert_eq!(r.branch, Some(&b"z9hG4bKp"[..]));
-        assert_eq!(&out.written()[r.body_start..], crate::sip::SDP);
+        assert_eq!(&out.written()[r.body_start..], crate::SDP);
     }
 
     #[test]

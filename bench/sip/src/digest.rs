@@ -103,7 +103,8 @@ pub struct Answer<'a> {
     pub cnonce: &'a [u8],
 }
 
-pub(crate) fn md5_hex(parts: &[&[u8]]) -> [u8; 32] {
+/// Lowercase hex MD5 of the concatenated parts (Digest HA1, HA2, response).
+pub fn md5_hex(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Md5::new();
     for p in parts {
         h.update(p);

@@ -3,6 +3,7 @@
 //! side of Digest authentication.
 
 pub mod digest;
+pub mod exercise;
 pub mod respond;
 pub mod scan;
 pub mod write;

@@ -28,6 +28,11 @@ impl<'a> Out<'a> {
         self.len
     }
 
+    /// True before anything is written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The bytes written so far.
     pub fn written(&self) -> &[u8] {
         &self.buf[..self.len]
