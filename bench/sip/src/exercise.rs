@@ -1,10 +1,13 @@
 //! One received datagram through everything the harness does with what a
 //! server sends it: the scanner, the stateless answer the uas builds from
-//! it (which must scan again), and the Digest challenge a generator answers.
+//! it (which must scan again), the generator's Call-ID lookup, the dialog
+//! route set it takes from a 2xx, and the Digest challenge it answers.
 //! Shared by the fuzz target (`fuzz/fuzz_targets/bench_scan.rs`) and the
 //! corpus replay test, so a crash the fuzzer finds is a `cargo test` failure
 //! once its input is saved.
 
+use crate::callid::CallRef;
+use crate::dialog::DialogRoute;
 use crate::digest::{parse_challenge, write_authorization, Answer};
 use crate::respond::{reason, write_response, ResponseSpec};
 use crate::scan::{param, param_names, scan};
@@ -43,6 +46,20 @@ pub fn exercise_datagram(data: &[u8]) {
                 assert_eq!(answer.call_id, msg.call_id);
                 assert_eq!(answer.via_count, msg.via_count);
             }
+        }
+    }
+
+    if let Some(c) = CallRef::parse(msg.call_id) {
+        let mut buf = [0u8; 128];
+        let mut out = Out::new(&mut buf);
+        c.write(&mut out).expect("a Call-ID fits in 128 bytes");
+        assert_eq!(CallRef::parse(out.written()), Some(c), "Call-IDs round-trip");
+    }
+    if msg.status().is_some_and(|c| (200..300).contains(&c)) {
+        let mut route = DialogRoute::default();
+        if route.set_from_2xx(&msg).is_ok() {
+            assert!(!route.request_uri().is_empty(), "a dialog needs a Request-URI");
+            let _ = route.route();
         }
     }
 

@@ -1,11 +1,15 @@
 //! The SIP bits the harness needs, all allocation-free: a field scanner,
-//! a buffer writer, response building for the stateless UAS, and the client
-//! side of Digest authentication.
+//! a buffer writer, response building for the stateless UAS, the client
+//! side of Digest authentication, the generator's Call-ID format and a UAC
+//! dialog's route set.
 
+pub mod callid;
+pub mod dialog;
 pub mod digest;
 pub mod exercise;
 pub mod respond;
 pub mod scan;
+pub mod small;
 pub mod write;
 
 /// The SDP body carried by INVITE and its 200 (the size of sipp's default

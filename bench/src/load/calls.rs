@@ -5,8 +5,9 @@
 
 use std::time::Instant;
 
-use super::dialog::DialogRoute;
+use crate::sip::dialog::DialogRoute;
 use crate::sip::digest::Challenge;
+use crate::sip::small::Small;
 
 /// Where a scenario instance stands (which request is outstanding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,37 +28,6 @@ pub enum Phase {
     AwaitTerminated,
     /// BYE sent.
     Bye,
-}
-
-/// A fixed-size copy of a byte string (challenge parameters, To tag).
-#[derive(Clone, Copy)]
-pub struct Small<const N: usize> {
-    bytes: [u8; N],
-    len: u16,
-}
-
-impl<const N: usize> Default for Small<N> {
-    fn default() -> Self {
-        Small { bytes: [0; N], len: 0 }
-    }
-}
-
-impl<const N: usize> Small<N> {
-    /// Copies `s`; `false` (and empty) if it does not fit.
-    pub fn set(&mut self, s: &[u8]) -> bool {
-        if s.len() > N || s.len() > usize::from(u16::MAX) {
-            self.len = 0;
-            return false;
-        }
-        self.bytes[..s.len()].copy_from_slice(s);
-        self.len = s.len() as u16;
-        true
-    }
-
-    /// The stored bytes.
-    pub fn get(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
 }
 
 /// A stored Digest challenge.

@@ -22,7 +22,6 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::callid::CallRef;
 use super::calls::{Phase, Slab};
 use super::poller::Poller;
 use super::requests::{write_request, Endpoints, RequestSpec};
@@ -30,6 +29,7 @@ use super::stats::{RunStats, Step};
 use super::timers::{Fired, Timers};
 use super::Scenario;
 use crate::batch::{RecvBatch, SendBatch};
+use crate::sip::callid::CallRef;
 use crate::sip::digest::parse_challenge;
 use crate::sip::respond::{reason, write_response, ResponseSpec};
 use crate::sip::scan::{scan, Scanned};

@@ -5,9 +5,7 @@
 //! and its socket drops, so it says whether the generator or the system under
 //! test was the limit.
 
-mod callid;
 mod calls;
-mod dialog;
 mod engine;
 mod poller;
 mod requests;

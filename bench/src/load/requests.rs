@@ -12,7 +12,7 @@
 //! challenge's nonce); equal lengths let a flush send them as one UDP GSO
 //! batch.
 
-use super::callid::CallRef;
+use crate::sip::callid::CallRef;
 use crate::sip::digest::{write_authorization, Answer, Challenge};
 use crate::sip::write::{Out, Overflow};
 

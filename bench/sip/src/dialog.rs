@@ -9,9 +9,9 @@
 //! otherwise: Request-URI = the first entry's URI, Route = the rest of the
 //! set followed by the remote target.
 
-use super::calls::Small;
-use crate::sip::scan::{param_names, trim, Scanned};
-use crate::sip::write::Out;
+use crate::scan::{param_names, trim, Scanned};
+use crate::small::Small;
+use crate::write::Out;
 
 /// Longest Request-URI kept for a dialog.
 pub const MAX_URI: usize = 192;
@@ -170,7 +170,7 @@ fn uri_of(entry: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::scan::scan;
+    use crate::scan::scan;
 
     fn ok_with(extra: &str) -> Vec<u8> {
         format!(

@@ -5,9 +5,9 @@
 //! Every field is written as 8 hex digits, so every Call-ID (and the branch
 //! and tag made from it) has the same length whatever the numbers: the
 //! generator's messages of one kind are then all of one length, which UDP
-//! GSO needs to send many of them at once (`crate::gso`).
+//! GSO needs to send many of them at once (the harness's `gso` module).
 
-use crate::sip::write::{Out, Overflow};
+use crate::write::{Out, Overflow};
 
 /// Suffix of every generated Call-ID.
 const DOMAIN: &[u8] = b"@sipshard-bench";
