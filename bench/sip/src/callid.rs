@@ -23,6 +23,7 @@ pub struct CallRef {
 
 impl CallRef {
     /// Writes `slot-generation-thread-run@sipshard-bench` (fixed width).
+    #[inline]
     pub fn write(&self, out: &mut Out<'_>) -> Result<(), Overflow> {
         self.write_token(out)?.put(DOMAIN)?;
         Ok(())
@@ -31,6 +32,7 @@ impl CallRef {
     /// Writes `slot-generation-thread-run`, each 8 lowercase hex digits: an
     /// RFC 3261 `token` (usable in a Via branch, where the Call-ID's `@` is
     /// not allowed) of 35 bytes whatever the numbers.
+    #[inline]
     pub fn write_token<'o, 'b>(&self, out: &'o mut Out<'b>) -> Result<&'o mut Out<'b>, Overflow> {
         out.hex(&self.slot.to_be_bytes())?
             .put(b"-")?
@@ -42,6 +44,7 @@ impl CallRef {
     }
 
     /// Reads a Call-ID written by [`CallRef::write`]; `None` for any other.
+    #[inline]
     pub fn parse(call_id: &[u8]) -> Option<CallRef> {
         let token = call_id.strip_suffix(DOMAIN)?;
         let mut parts = token.split(|&b| b == b'-');

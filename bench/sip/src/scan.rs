@@ -100,11 +100,13 @@ pub struct Scanned<'a> {
 
 impl<'a> Scanned<'a> {
     /// The bytes of a span.
+    #[inline]
     pub fn span(&self, s: Span) -> &'a [u8] {
         &self.bytes[s.0..s.1]
     }
 
     /// The status code, if this is a response.
+    #[inline]
     pub fn status(&self) -> Option<u16> {
         match self.start {
             StartLine::Response(c) => Some(c),
@@ -113,6 +115,7 @@ impl<'a> Scanned<'a> {
     }
 
     /// The method, if this is a request.
+    #[inline]
     pub fn method(&self) -> Option<&'a [u8]> {
         match self.start {
             StartLine::Request(m) => Some(m),
@@ -302,6 +305,7 @@ fn find_crlf(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Trims spaces and tabs at both ends.
+#[inline]
 pub fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
@@ -313,6 +317,7 @@ pub fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// Parses a decimal number that fits in a `u32`.
+#[inline]
 pub fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 9 {
         return None;
@@ -338,6 +343,7 @@ fn after_uri(value: &[u8]) -> &[u8] {
 }
 
 /// The value of `;name=value` among `params` (case-insensitive name).
+#[inline]
 pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     params.split(|&b| b == b';').skip(1).find_map(|p| {
         let p = trim(p);

@@ -17,6 +17,7 @@ impl<const N: usize> Default for Small<N> {
 
 impl<const N: usize> Small<N> {
     /// Copies `s`; `false` (and empty) if it does not fit.
+    #[inline]
     pub fn set(&mut self, s: &[u8]) -> bool {
         if s.len() > N || s.len() > usize::from(u16::MAX) {
             self.len = 0;
@@ -28,6 +29,7 @@ impl<const N: usize> Small<N> {
     }
 
     /// The stored bytes.
+    #[inline]
     pub fn get(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }

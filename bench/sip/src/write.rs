@@ -19,26 +19,31 @@ pub struct Out<'a> {
 
 impl<'a> Out<'a> {
     /// Starts writing at the beginning of `buf`.
+    #[inline]
     pub fn new(buf: &'a mut [u8]) -> Self {
         Out { buf, len: 0 }
     }
 
     /// Bytes written so far.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True before anything is written.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The bytes written so far.
+    #[inline]
     pub fn written(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 
     /// Appends raw bytes.
+    #[inline]
     pub fn put(&mut self, bytes: &[u8]) -> Result<&mut Self, Overflow> {
         let end = self.len + bytes.len();
         let dst = self.buf.get_mut(self.len..end).ok_or(Overflow)?;
@@ -48,6 +53,7 @@ impl<'a> Out<'a> {
     }
 
     /// Appends a decimal number.
+    #[inline]
     pub fn num(&mut self, mut n: u64) -> Result<&mut Self, Overflow> {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
@@ -63,6 +69,7 @@ impl<'a> Out<'a> {
     }
 
     /// Appends `bytes` as lowercase hex.
+    #[inline]
     pub fn hex(&mut self, bytes: &[u8]) -> Result<&mut Self, Overflow> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         for &b in bytes {
@@ -72,6 +79,7 @@ impl<'a> Out<'a> {
     }
 
     /// Appends a line followed by CRLF.
+    #[inline]
     pub fn line(&mut self, bytes: &[u8]) -> Result<&mut Self, Overflow> {
         self.put(bytes)?.put(b"\r\n")
     }
