@@ -86,6 +86,9 @@ pub struct RunStats {
     /// UDP GSO sends (each two or more datagrams) and the datagrams in them.
     pub gso_sends: u64,
     pub gso_datagrams: u64,
+    /// Times the generator threads woke (ticks, input, starts): with the
+    /// run's duration, what its fixed cost per second is made of.
+    pub wakeups: u64,
     pub latency: Vec<Histogram<u64>>,
     pub schedule_lag: Histogram<u64>,
 }
@@ -114,6 +117,7 @@ impl Default for RunStats {
             send_errors: 0,
             gso_sends: 0,
             gso_datagrams: 0,
+            wakeups: 0,
             latency: STEPS.iter().map(|_| histogram()).collect(),
             schedule_lag: histogram(),
         }
@@ -169,6 +173,7 @@ impl RunStats {
         self.send_errors += o.send_errors;
         self.gso_sends += o.gso_sends;
         self.gso_datagrams += o.gso_datagrams;
+        self.wakeups += o.wakeups;
         for (a, b) in self.latency.iter_mut().zip(&o.latency) {
             let _ = a.add(b);
         }
@@ -204,6 +209,7 @@ impl RunStats {
             "send_errors": self.send_errors,
             "gso_sends": self.gso_sends,
             "gso_datagrams": self.gso_datagrams,
+            "wakeups": self.wakeups,
             "latency": latency,
             "schedule_lag": percentiles(&self.schedule_lag),
         })
