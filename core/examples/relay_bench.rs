@@ -162,7 +162,7 @@ fn measured_message(
             prog.on_request(msg, inb, env, state);
         }
     } else {
-        match env.table.on_response(now, &msg, &mut env.out) {
+        match env.table.on_response(now, &msg, inb.src, &mut env.out) {
             ResponseMatch::Handled(_) => {}
             ResponseMatch::NoMatch => prog.on_reply(msg, inb, env, state),
             ResponseMatch::OtherShard(_) => panic!("one shard only"),

@@ -135,18 +135,29 @@ impl Proxy {
     /// A response from downstream, through the reply routes as the
     /// runtime does it.
     fn respond(&mut self, text: String) {
+        self.respond_from(text, "10.0.0.1:5070");
+    }
+
+    /// The same, received from `src`.
+    fn respond_from(&mut self, text: String, src: &str) {
         let msg = Message::parse(text.into_bytes()).unwrap();
         let prog = &*self.cfg.program;
         let from: Inbound = Inbound {
-            src: "10.0.0.1:5070".parse().unwrap(),
+            src: src.parse().unwrap(),
             ..inb()
         };
         let (tx, n) = self.env.table.match_response(&msg).expect("ours");
         let verdict = Router::on_tm_reply(prog, tx, n, &msg, &from, &mut self.env, &mut self.state);
         let now = self.env.now;
         match verdict {
-            TmReply::Keep => self.env.table.on_response(now, &msg, &mut self.env.out),
-            TmReply::Edited(m) => self.env.table.on_response(now, &m, &mut self.env.out),
+            TmReply::Keep => self
+                .env
+                .table
+                .on_response(now, &msg, from.src, &mut self.env.out),
+            TmReply::Edited(m) => self
+                .env
+                .table
+                .on_response(now, &m, from.src, &mut self.env.out),
             TmReply::Drop => return,
         };
         self.failures();
@@ -229,6 +240,33 @@ failure_route[F] {
     t_reply("500", "$var(m)");
 }
 "#;
+
+/// `$T_rpl($si)` / `$T_rpl($sp)` in failure_route: where the picked reply
+/// came from, not where the branch was sent (a callee may answer from
+/// another address or port).
+#[test]
+fn reply_source_is_where_the_reply_came_from() {
+    let cfg = r#"
+request_route {
+    $du = "sip:10.0.0.1:5070";
+    t_on_failure("F");
+    t_relay();
+}
+failure_route[F] {
+    $var(m) = "from " + $T_rpl($si) + ":" + $T_rpl($sp);
+    t_reply("500", "$var(m)");
+}
+"#;
+    let mut p = Proxy::new(cfg);
+    p.invite();
+    let b = branch_of(&p.take_sent()[1].2);
+    p.respond_from(response(&b, 486, "Busy Here", ""), "10.0.0.7:5999");
+    assert_eq!(
+        upstream_final(&p.take_sent()),
+        "SIP/2.0 500 from 10.0.0.7:5999",
+        "the branch went to 10.0.0.1:5070"
+    );
+}
 
 /// No response at all: Timer B (700 ms) ends the branch. The branch timed
 /// out and never replied; `$T_rpl` is null (local 408, Kamailio's

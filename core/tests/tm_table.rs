@@ -77,7 +77,12 @@ fn state_is_freed_and_late_responses_miss_the_reused_slot() {
     assert_ne!(id2.gen, id.gen);
     w.sent();
     assert_eq!(
-        w.t.on_response(w.now, &respond(&fwd, 404, ""), &mut w.out),
+        w.t.on_response(
+            w.now,
+            &respond(&fwd, 404, ""),
+            DOWNSTREAM.parse().unwrap(),
+            &mut w.out
+        ),
         ResponseMatch::NoMatch
     );
     assert!(w.sent().is_empty());
@@ -96,17 +101,23 @@ fn owner_shard_is_in_the_branch_and_other_shards_hand_over() {
     // The response lands on shard 3 first.
     let mut other = World::on_shard(3, TableConfig::default());
     assert_eq!(
-        other.t.on_response(0, &resp, &mut other.out),
+        other
+            .t
+            .on_response(0, &resp, DOWNSTREAM.parse().unwrap(), &mut other.out),
         ResponseMatch::OtherShard(7)
     );
     assert!(matches!(
-        owner.t.on_response(0, &resp, &mut owner.out),
+        owner
+            .t
+            .on_response(0, &resp, DOWNSTREAM.parse().unwrap(), &mut owner.out),
         ResponseMatch::Handled(_)
     ));
     // Not our branch at all.
     let foreign = respond(&inv, 200, "");
     assert_eq!(
-        owner.t.on_response(0, &foreign, &mut owner.out),
+        owner
+            .t
+            .on_response(0, &foreign, DOWNSTREAM.parse().unwrap(), &mut owner.out),
         ResponseMatch::NoMatch
     );
 }

@@ -241,7 +241,7 @@ impl<R: Router + 'static> Shard<R> {
                                 Err(_) => None,
                             }
                         } else {
-                            match table.on_response(now, &msg, &mut tm_out) {
+                            match table.on_response(now, &msg, inb.src, &mut tm_out) {
                                 ResponseMatch::Handled(_) => Some(None),
                                 ResponseMatch::OtherShard(s) => Some(Some(s as usize)),
                                 ResponseMatch::NoMatch => None,
@@ -273,7 +273,12 @@ impl<R: Router + 'static> Shard<R> {
                                     TmReply::Drop => None,
                                 };
                                 if let Some(m) = taken {
-                                    tm.borrow_mut().on_response(self.now_ms(), m, &mut tm_out);
+                                    tm.borrow_mut().on_response(
+                                        self.now_ms(),
+                                        m,
+                                        inb.src,
+                                        &mut tm_out,
+                                    );
                                 }
                             }
                             self.tm_outputs(tm_out).await;

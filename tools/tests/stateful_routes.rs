@@ -349,6 +349,84 @@ fn failure_route_after_a_timeout_without_reply() {
     });
 }
 
+/// The callee answers from another port than the one the INVITE reached
+/// (an SBC with separate receive and send sockets): in failure_route,
+/// `$T_rpl($si)` and `$T_rpl($sp)` are where the reply came from, not
+/// where the branch was sent.
+#[test]
+fn failure_route_reads_where_the_reply_came_from() {
+    side_by_side("reply-src", |server, dir| {
+        let proxy = free_port();
+        let inbox = UdpSocket::bind((HOST, 0)).unwrap();
+        let outbox = UdpSocket::bind((HOST, 0)).unwrap();
+        let (a, c) = (
+            inbox.local_addr().unwrap().port(),
+            outbox.local_addr().unwrap().port(),
+        );
+        let request = format!("$du = \"sip:{HOST}:{a}\";\n    t_on_failure(\"F\");");
+        let routes = r#"
+failure_route[F] {
+    if (t_is_canceled()) {
+        exit;
+    }
+    $var(m) = "from " + $T_rpl($si) + ":" + $T_rpl($sp);
+    t_reply("486", "$var(m)");
+}
+"#;
+        let cfg = config(proxy, &request, routes);
+        let mut p = start(server, dir, proxy, &cfg);
+        let answering = std::thread::spawn(move || busy_from_another_port(&inbox, &outbox));
+        let r = call(
+            dir,
+            "uac",
+            proxy,
+            486,
+            &format!("^SIP/2.0 486 from {HOST}:{c}[[:space:]]"),
+        );
+        assert!(
+            answering.join().unwrap(),
+            "{server:?}: the callee got no INVITE"
+        );
+        assert!(p.alive(), "{server:?} exited");
+        assert_one_call("the caller", server, &r);
+    });
+}
+
+/// Waits for an INVITE on `inbox` and answers it 486 from `outbox`;
+/// false if none came.
+fn busy_from_another_port(inbox: &UdpSocket, outbox: &UdpSocket) -> bool {
+    inbox
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok((n, from)) = inbox.recv_from(&mut buf) {
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("INVITE ") {
+            continue;
+        }
+        let mut reply = String::from("SIP/2.0 486 Busy Here\r\n");
+        for line in text.split("\r\n").take_while(|l| !l.is_empty()) {
+            let name = line
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match name.as_str() {
+                "via" | "v" | "from" | "f" | "call-id" | "i" | "cseq" => {
+                    reply += &format!("{line}\r\n")
+                }
+                "to" | "t" => reply += &format!("{line};tag=busy\r\n"),
+                _ => {}
+            }
+        }
+        reply += "Content-Length: 0\r\n\r\n";
+        outbox.send_to(reply.as_bytes(), from).unwrap();
+        return true;
+    }
+    false
+}
+
 /// The callee rings and never answers: Timer C (`fr_inv_timer`, here
 /// `t_set_fr(1500, 1000)`) cancels the branch (the callee must get the
 /// CANCEL, answer 487 and get the ACK) and failure_route sees a timeout on

@@ -383,7 +383,7 @@ fn tx_request(env: &mut dyn RouteEnv, tx: crate::tm::proxy::TxId) -> Option<Box<
 }
 
 /// The picked branch's received reply of `tx` for `$T_rpl` (None after a
-/// local final: timeout, transport error), from the branch's destination.
+/// local final: timeout, transport error), with the address it came from.
 fn tx_failed_reply(
     env: &mut dyn RouteEnv,
     tx: crate::tm::proxy::TxId,
@@ -391,16 +391,9 @@ fn tx_failed_reply(
     let tm = env.tm()?;
     let failed = tm.table.get(tx)?.failed_branch()?;
     let msg = Message::parse(failed.reply.as_deref()?.to_vec()).ok()?;
-    let ip = failed
-        .dst
-        .host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
     Some(Box::new(exec_ctx::TMsg {
         msg,
-        src: std::net::SocketAddr::new(ip, failed.dst.port),
+        src: failed.reply_src?,
         proto: failed.dst.transport,
     }))
 }

@@ -209,6 +209,8 @@ struct Branch {
     timed_out: bool,
     /// A response was received and processed: Kamailio's `F_RB_REPLIED`.
     replied: bool,
+    /// Where the branch's latest response came from (`$T_rpl($si)`).
+    reply_src: Option<SocketAddr>,
 }
 
 impl Branch {
@@ -294,7 +296,9 @@ pub struct FailedBranch {
     pub replied: bool,
     /// The received final response (`$T_rpl`); None for a local one.
     pub reply: Option<Rc<[u8]>>,
-    /// Where the branch was sent (the reply's source, `$T_rpl($si)`).
+    /// Where that response came from (`$T_rpl($si)`, `$T_rpl($sp)`).
+    pub reply_src: Option<SocketAddr>,
+    /// Where the branch was sent.
     pub dst: Destination,
 }
 
@@ -666,6 +670,7 @@ impl ProxyTx {
             abandoned: false,
             timed_out: false,
             replied: false,
+            reply_src: None,
         });
         self.apply_client(cfg, n, acts, None, sink);
         Ok(n)
@@ -750,12 +755,13 @@ impl ProxyTx {
         }
     }
 
-    /// A response received for branch `n` (matched by the table).
+    /// A response received for branch `n` (matched by the table) from `src`.
     pub fn on_branch_response(
         &mut self,
         cfg: &ProxyConfig,
         n: u8,
         resp: &Message,
+        src: SocketAddr,
         sink: &mut Sink<'_>,
     ) {
         let Some(code) = resp.status() else {
@@ -764,6 +770,9 @@ impl ProxyTx {
         if resp.method() == Method::Cancel {
             self.run_cancel(cfg, n, Event::Response(code), sink);
         } else {
+            if let Some(b) = self.branches.get_mut(usize::from(n)) {
+                b.reply_src = Some(src);
+            }
             self.run_client(cfg, n, Event::Response(code), Some(resp), sink);
             // After the response is processed, as Kamailio: a failure_route
             // it triggered sees the branch as not replied before it.
@@ -906,6 +915,7 @@ impl ProxyTx {
                     timeout: b.timed_out,
                     replied: b.replied,
                     reply: best.resp.clone(),
+                    reply_src: best.resp.as_ref().and(b.reply_src),
                     dst: b.dst.clone(),
                 }))
             });

@@ -478,11 +478,12 @@ impl Table {
         ))
     }
 
-    /// A response from downstream.
+    /// A response from downstream, received from `src`.
     pub fn on_response(
         &mut self,
         now: Millis,
         msg: &Message,
+        src: std::net::SocketAddr,
         out: &mut Vec<Output>,
     ) -> ResponseMatch {
         let (id, n) = match self.match_response(msg) {
@@ -490,7 +491,7 @@ impl Table {
             Err(m) => return m,
         };
         self.with_tx(now, id, out, |tx, cfg, sink| {
-            tx.on_branch_response(cfg, n, msg, sink)
+            tx.on_branch_response(cfg, n, msg, src, sink)
         });
         ResponseMatch::Handled(id)
     }

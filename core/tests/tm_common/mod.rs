@@ -11,6 +11,8 @@ use sipshard_core::tm::table::{Table, TableConfig};
 use sipshard_core::transport::Transport;
 
 pub const CALLER: &str = "10.0.0.1:5060";
+/// Where the tests' responses come from.
+pub const DOWNSTREAM: &str = "10.0.0.2:5060";
 
 pub fn caller() -> SocketAddr {
     CALLER.parse().unwrap()
@@ -177,7 +179,8 @@ impl World {
     }
 
     pub fn response(&mut self, m: &Message) {
-        self.t.on_response(self.now, m, &mut self.out);
+        self.t
+            .on_response(self.now, m, DOWNSTREAM.parse().unwrap(), &mut self.out);
     }
 }
 

@@ -823,7 +823,8 @@ onreply_route[R] {
             "SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>;tag=u1\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
         );
         let resp = Message::parse(resp.into_bytes()).unwrap();
-        env.table.on_response(0, &resp, &mut env.out);
+        env.table
+            .on_response(0, &resp, "10.0.0.9:5060".parse().unwrap(), &mut env.out);
         let failure = env.out.iter().find_map(|o| match o {
             Output::Failure { tx, code } => Some((*tx, *code)),
             Output::Send { .. } => None,
@@ -864,7 +865,8 @@ onreply_route[R] {
             "SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>;tag=u1\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
         );
         let resp = Message::parse(resp.into_bytes()).unwrap();
-        env.table.on_response(0, &resp, &mut env.out);
+        env.table
+            .on_response(0, &resp, "10.0.0.9:5060".parse().unwrap(), &mut env.out);
         let (tx, code) = env
             .out
             .iter()
