@@ -74,7 +74,7 @@ pub fn run(listen: SocketAddr, shards: usize, cpus: &[usize], behaviour: &UasBeh
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_shard::{TestShard, INVITE};
+    use super::super::test_shard::TestShard;
     use super::*;
 
     #[test]
@@ -84,11 +84,7 @@ mod tests {
         shard.send(register);
         let r = shard.recv();
         assert!(r.starts_with("SIP/2.0 200 ") && r.contains("CSeq: 1 REGISTER\r\n"), "{r}");
-        shard.send(INVITE);
-        let r = shard.recv();
-        assert!(r.starts_with("SIP/2.0 180 "), "{r}");
-        let r = shard.recv();
-        assert!(r.starts_with("SIP/2.0 200 "), "{r}");
+        shard.rings_then_answers_an_invite();
         let stats = shard.finish();
         assert_eq!((stats.invite, stats.sent_180, stats.sent_200), (1, 1, 2));
     }

@@ -64,6 +64,15 @@ impl TestShard {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 
+    /// Sends [`INVITE`] and checks the shard answers 180 then 200.
+    pub fn rings_then_answers_an_invite(&self) {
+        self.send(INVITE);
+        let r = self.recv();
+        assert!(r.starts_with("SIP/2.0 180 "), "{r}");
+        let r = self.recv();
+        assert!(r.starts_with("SIP/2.0 200 "), "{r}");
+    }
+
     /// Stops the shard; its counts.
     pub fn finish(self) -> UasStats {
         self.stop.store(true, Ordering::Relaxed);

@@ -122,7 +122,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_shard::{TestShard, INVITE};
+    use super::super::test_shard::TestShard;
     use super::*;
 
     #[test]
@@ -130,11 +130,7 @@ mod tests {
         let shard = TestShard::start(|socket, behaviour, contact, stopped| {
             run_shard(socket, behaviour, contact, Duration::from_millis(1), None, stopped)
         });
-        shard.send(INVITE);
-        let r = shard.recv();
-        assert!(r.starts_with("SIP/2.0 180 "), "{r}");
-        let r = shard.recv();
-        assert!(r.starts_with("SIP/2.0 200 "), "{r}");
+        shard.rings_then_answers_an_invite();
         let stats = shard.finish();
         assert_eq!((stats.invite, stats.sent_180, stats.sent_200), (1, 1, 1));
     }
