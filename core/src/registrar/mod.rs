@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use crate::usrloc::Binding;
 
+pub mod methods;
+
 /// Registrar parameters (`modparam("registrar", ...)`).
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -38,6 +40,9 @@ pub struct Params {
     /// 1 when the phone has `Supported: path`, 2 (strict) and otherwise
     /// 420 (the binding is saved).
     pub path_mode: u32,
+    /// `method_filtering`: `lookup()` skips bindings whose methods do not
+    /// include the request's.
+    pub method_filtering: bool,
 }
 
 impl Default for Params {
@@ -57,6 +62,7 @@ impl Default for Params {
             regid_mode: 0,
             flow_timer: 0,
             path_mode: 2,
+            method_filtering: false,
         }
     }
 }
@@ -73,6 +79,9 @@ pub struct ContactIn {
     pub instance: Option<String>,
     /// `;reg-id=`.
     pub reg_id: Option<u32>,
+    /// The methods it accepts as Kamailio's bitmask (its `;methods=`,
+    /// else the REGISTER's `Allow`); None: no restriction.
+    pub methods: Option<u32>,
 }
 
 /// What a REGISTER asks for, as read from the message.
@@ -337,7 +346,7 @@ pub fn update(
             cflags: 0,
             user_agent: Arc::clone(&req.user_agent),
             socket: req.socket.clone(),
-            methods: None,
+            methods: c.methods,
             instance: c.instance.as_deref().map(Into::into),
             reg_id: c.reg_id.unwrap_or(0),
         };
@@ -571,6 +580,32 @@ pub fn by_preference(b: &[Binding], now: u64) -> Vec<&Binding> {
     let mut v: Vec<&Binding> = b.iter().filter(|b| b.expires > now).collect();
     v.sort_by_key(|b| std::cmp::Reverse(b.q));
     v
+}
+
+/// `lookup()`'s bindings for a request of `method` (of the
+/// [`by_preference`] list): all of them without `method_filtering`, else
+/// those accepting it; Err is `lookup()`'s code: -1 no binding, -2 none
+/// accepts the method.
+pub fn for_method<'a>(
+    best: Vec<&'a Binding>,
+    method: &[u8],
+    filtering: bool,
+) -> Result<Vec<&'a Binding>, i32> {
+    if best.is_empty() {
+        return Err(-1);
+    }
+    if !filtering {
+        return Ok(best);
+    }
+    let v: Vec<&Binding> = best
+        .into_iter()
+        .filter(|b| methods::accepts(b.methods, method))
+        .collect();
+    if v.is_empty() {
+        Err(-2)
+    } else {
+        Ok(v)
+    }
 }
 
 #[cfg(test)]
@@ -809,6 +844,45 @@ mod tests {
             Ok(true),
             "no Supported header: as Kamailio"
         );
+    }
+
+    #[test]
+    fn bindings_keep_their_methods_and_lookup_filters_on_them() {
+        let mut r = req(
+            &[("sip:a@1.1.1.1", None), ("sip:b@1.1.1.1", None)],
+            None,
+            "c1",
+            1,
+        );
+        r.contacts[0].methods = Some(15); // Allow: INVITE, ACK, CANCEL, BYE
+        r.contacts[0].q = Some(1000);
+        let o = update(&[], &r, &Params::default(), 0, 100, ruid()).unwrap();
+        assert_eq!(o.bindings[0].methods, Some(15));
+        assert_eq!(o.bindings[1].methods, None);
+        let best = || by_preference(&o.bindings, 100);
+        let uris = |v: Vec<&Binding>| v.iter().map(|b| b.contact.to_string()).collect::<Vec<_>>();
+        // filtering off: both, in preference order, for any method
+        assert_eq!(
+            uris(for_method(best(), b"MESSAGE", false).unwrap()),
+            ["sip:a@1.1.1.1", "sip:b@1.1.1.1"]
+        );
+        // on: MESSAGE skips a, INVITE keeps both
+        assert_eq!(
+            uris(for_method(best(), b"MESSAGE", true).unwrap()),
+            ["sip:b@1.1.1.1"]
+        );
+        assert_eq!(for_method(best(), b"INVITE", true).unwrap().len(), 2);
+        // only a registered: -2 for MESSAGE, -1 with no binding at all
+        let only_a = &o.bindings[..1];
+        assert_eq!(
+            for_method(by_preference(only_a, 100), b"MESSAGE", true),
+            Err(-2)
+        );
+        assert_eq!(
+            for_method(by_preference(only_a, 200_000), b"MESSAGE", true),
+            Err(-1)
+        );
+        assert_eq!(for_method(vec![], b"INVITE", false), Err(-1));
     }
 
     #[test]

@@ -22,6 +22,8 @@ fn contact(b: &Binding, now: u64) -> Value {
         "Reg-Id": b.reg_id,
         "Ruid": &*b.ruid,
         "Last-Modified": b.last_modified,
+        // Kamailio's bitmask; no restriction is ALL_METHODS
+        "Methods": b.methods.unwrap_or(sipshard_core::registrar::methods::ALL),
     })
 }
 

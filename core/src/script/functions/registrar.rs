@@ -186,6 +186,7 @@ pub fn modparam(
         ("registrar", "case_sensitive") => s.params.case_sensitive = yes()?,
         ("registrar", "default_q") => s.params.default_q = int()?.clamp(-1, 1000) as i32,
         ("registrar", "gruu_enabled") => s.params.gruu_enabled = yes()?,
+        ("registrar", "method_filtering") => s.params.method_filtering = yes()?,
         ("registrar", "path_mode") => {
             s.params.path_mode = match u32v()? {
                 m @ 0..=2 => m,
@@ -375,6 +376,8 @@ struct RegHeaders<'m> {
     require: Vec<String>,
     /// Path values in order.
     path: SmallVec<[&'m [u8]; 2]>,
+    /// Allow lines in order.
+    allow: SmallVec<[&'m [u8]; 1]>,
     /// Via values seen, counted up to 2.
     vias: usize,
     /// A Contact value is `*`.
@@ -395,6 +398,7 @@ impl<'m> RegHeaders<'m> {
                     .extend(Values::new(h.value).map(tag)),
                 H::Require => r.require.extend(Values::new(h.value).map(tag)),
                 H::Path => r.path.extend(Values::new(h.value)),
+                H::Allow => r.allow.push(h.value),
                 // a line without a comma is one value, whatever it holds
                 H::Via if r.vias < 2 => match memchr::memchr(b',', h.value) {
                     None => r.vias += 1,
@@ -439,10 +443,12 @@ fn read_request(x: &Exec<'_, '_>, known: &[Binding]) -> Result<Request, &'static
         Some(Err(_)) => return Err("Invalid expires value"),
     };
     if !r.star {
+        let allow = registrar::methods::of_allow(hs.allow.iter().copied());
         for c in msg.contacts() {
             let c = c.map_err(|_| "Bad Contact")?;
             // the first of each parameter, as NameAddr::param finds it
             let (mut expires, mut q, mut instance, mut reg_id) = (None, None, None, None);
+            let mut methods = None;
             for p in c.params().map_while(Result::ok) {
                 let is = |n: &[u8]| p.name.eq_ignore_ascii_case(n);
                 if is(b"expires") {
@@ -453,6 +459,8 @@ fn read_request(x: &Exec<'_, '_>, known: &[Binding]) -> Result<Request, &'static
                     instance = instance.or(Some(p.value));
                 } else if is(b"reg-id") {
                     reg_id = reg_id.or(Some(p.value));
+                } else if is(b"methods") {
+                    methods = methods.or(Some(p.value));
                 }
             }
             let expires = match expires {
@@ -481,6 +489,8 @@ fn read_request(x: &Exec<'_, '_>, known: &[Binding]) -> Result<Request, &'static
                 reg_id: reg_id
                     .flatten()
                     .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
+                methods: registrar::methods::of_contact(methods, allow)
+                    .map_err(|_| "Message parse error")?,
             });
         }
     }
@@ -670,7 +680,8 @@ fn reach(b: &Binding) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
 /// (highest q, then the first registered, as Kamailio) and the others
 /// branches, each with its
 /// own `$du` (first Path hop, else `received`) and Path. 1 found, -1 no
-/// binding.
+/// binding, -2 (`method_filtering`) bindings but none accepting the
+/// request's method.
 fn lookup(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
     let Some(aor) = target_aor(x, args, 1) else {
         return -1;
@@ -707,8 +718,15 @@ fn lookup(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         }
     }
     let Some(all) = st.get(&aor) else { return -1 };
-    let best = registrar::by_preference(&all, now);
-    let Some(b) = best.first() else { return -1 };
+    let best = match registrar::for_method(
+        registrar::by_preference(&all, now),
+        x.msg.method_bytes(),
+        x.prog.settings.reg.params.method_filtering,
+    ) {
+        Ok(v) => v,
+        Err(rc) => return rc,
+    };
+    let b = best[0];
     route_to(x, b);
     if x.prog.settings.reg.params.append_branches {
         for o in &best[1..] {
