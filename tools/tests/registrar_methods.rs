@@ -74,8 +74,12 @@ fn db_dir(dir: &TestDir, port: u16) -> std::path::PathBuf {
 
 /// Sends `method` to `user` through the proxy from `from`.
 fn send_request(from: &Ua, method: &str, user: &str, call_id: &str) {
+    send_to_uri(from, method, &format!("sip:{user}@{}", from.proxy), call_id);
+}
+
+/// Sends `method` with the R-URI `ruri` through the proxy from `from`.
+fn send_to_uri(from: &Ua, method: &str, ruri: &str, call_id: &str) {
     let port = from.addr.port();
-    let ruri = format!("sip:{user}@{}", from.proxy);
     from.send(&format!(
         "{method} {ruri} SIP/2.0\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{call_id};rport\r\n\
@@ -87,6 +91,22 @@ fn send_request(from: &Ua, method: &str, user: &str, call_id: &str) {
          Contact: <sip:sender@127.0.0.1:{port}>\r\n\
          Content-Length: 0\r\n\r\n"
     ));
+}
+
+/// The sender's final response of `call_id` within 5 s (an unacknowledged
+/// 486 of an earlier INVITE, retransmitted, is skipped).
+fn final_of(sender: &Ua, call_id: &str) -> String {
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = end
+            .checked_duration_since(std::time::Instant::now())
+            .unwrap_or_else(|| panic!("{call_id}: the sender got no final response"));
+        if let Some(r) = sender.recv_final(left) {
+            if header(&r, "Call-ID") == Some(call_id) {
+                return r;
+            }
+        }
+    }
 }
 
 /// For each (user, method): whether the phone got the request (it
@@ -102,9 +122,7 @@ fn answers(proxy: SocketAddr, phones: &[(&str, &Ua)], tag: &str) -> Vec<String> 
             if let Some(req) = &got {
                 phone.reply(req, 486, "Busy Here");
             }
-            let fin = sender
-                .recv_final(Duration::from_secs(5))
-                .unwrap_or_else(|| panic!("{call_id}: the sender got no final response"));
+            let fin = final_of(&sender, &call_id);
             out.push(format!(
                 "{user} {method}: phone {} sender {}",
                 if got.is_some() { "rang" } else { "silent" },
@@ -293,5 +311,92 @@ fn ul_dump_shows_each_contacts_methods() {
             ("\"dave\"".to_string(), serde_json::json!(4294967295u32)),
         ],
         "{dump}"
+    );
+}
+
+const INST_A: &str = "<urn:uuid:00000000-0000-1000-8000-00000000000a>";
+const INST_B: &str = "<urn:uuid:00000000-0000-1000-8000-00000000000b>";
+
+/// `name="..."` of the Contact entry of the 200 naming `addr`.
+fn gruu_of(ok: &str, addr: SocketAddr, name: &str) -> String {
+    let contact = header(ok, "Contact").unwrap();
+    let entry = contact
+        .split(", <")
+        .find(|e| e.contains(&addr.to_string()))
+        .unwrap_or_else(|| panic!("no entry for {addr}: {contact}"));
+    let v = entry.split(&format!(";{name}=\"")).nth(1).unwrap();
+    v.split('"').next().unwrap().to_string()
+}
+
+/// Requests to a pub-gruu or temp-gruu of a phone whose binding does not
+/// take the method: who gets them and what the sender gets.
+fn gruu_answers(proxy: SocketAddr, tag: &str) -> Vec<String> {
+    wait_answering(proxy);
+    let (a, b) = (Ua::new(proxy), Ua::new(proxy));
+    let gruu = "Supported: gruu\r\n";
+    let ca = format!("<sip:bob@{}>;+sip.instance=\"{INST_A}\"", a.addr);
+    let allow = "Allow: INVITE, ACK, CANCEL, BYE\r\n";
+    let r = a.register(
+        "bob",
+        &ca,
+        &format!("{tag}-ra"),
+        1,
+        &format!("{gruu}{allow}"),
+    );
+    assert_eq!(status(&r), 200, "{r}");
+    let cb = format!("<sip:bob@{}>;+sip.instance=\"{INST_B}\"", b.addr);
+    let ok = b.register("bob", &cb, &format!("{tag}-rb"), 1, gruu);
+    assert_eq!(status(&ok), 200, "{ok}");
+    let targets = [
+        ("a pub-gruu", gruu_of(&ok, a.addr, "pub-gruu"), "MESSAGE"),
+        ("a pub-gruu", gruu_of(&ok, a.addr, "pub-gruu"), "INVITE"),
+        ("a temp-gruu", gruu_of(&ok, a.addr, "temp-gruu"), "MESSAGE"),
+        ("a temp-gruu", gruu_of(&ok, a.addr, "temp-gruu"), "INVITE"),
+        ("b pub-gruu", gruu_of(&ok, b.addr, "pub-gruu"), "MESSAGE"),
+        ("b temp-gruu", gruu_of(&ok, b.addr, "temp-gruu"), "MESSAGE"),
+    ];
+    let sender = Ua::new(proxy);
+    let mut out = Vec::new();
+    for (i, (label, uri, method)) in targets.iter().enumerate() {
+        let call_id = format!("{tag}-g{i}");
+        send_to_uri(&sender, method, uri, &call_id);
+        let mut rang = Vec::new();
+        for (name, ua) in [("a", &a), ("b", &b)] {
+            if let Some(req) = ua.recv_call(method, &call_id, Duration::from_millis(700)) {
+                ua.reply(&req, 486, "Busy Here");
+                rang.push(name);
+            }
+        }
+        let fin = final_of(&sender, &call_id);
+        out.push(format!(
+            "{method} to {label}: rang {rang:?} sender {}",
+            status(&fin)
+        ));
+    }
+    out
+}
+
+/// The gruu forms of `lookup()` filter too: Kamailio gives -2 for a
+/// temp-gruu whose binding refuses the method, and for a pub-gruu when a
+/// binding of the AOR refused it and none of that instance took it.
+#[test]
+fn method_filtering_applies_to_gruu_lookups_as_kamailio() {
+    let dir = TestDir::new("registrar-methods-gruu");
+    let Some(both) = side_by_side(&dir, |port| cfg(port, &db_dir(&dir, port), 1)) else {
+        return;
+    };
+    let kamailio = gruu_answers(both.kamailio, "k");
+    let sipshard = gruu_answers(both.sipshard, "s");
+    assert_eq!(sipshard, kamailio, "sipshard vs kamailio");
+    assert_eq!(
+        sipshard,
+        [
+            "MESSAGE to a pub-gruu: rang [] sender 405",
+            "INVITE to a pub-gruu: rang [\"a\"] sender 486",
+            "MESSAGE to a temp-gruu: rang [] sender 405",
+            "INVITE to a temp-gruu: rang [\"a\"] sender 486",
+            "MESSAGE to b pub-gruu: rang [\"b\"] sender 486",
+            "MESSAGE to b temp-gruu: rang [\"b\"] sender 486",
+        ]
     );
 }

@@ -690,39 +690,46 @@ fn lookup(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         return -3;
     };
     let now = usrloc::now();
+    let filtering = x.prog.settings.reg.params.method_filtering;
+    let msg = x.msg;
+    let method = msg.method_bytes();
+    let takes = |b: &Binding| !filtering || registrar::methods::accepts(b.methods, method);
     match gruu_of(x, args) {
         GrTarget::None => {}
         GrTarget::Public(inst) => {
             // one binding of that instance, as Kamailio: the first stored
-            // (oldest) of the highest q; no other branches
+            // (oldest) of the highest q; no other branches. -2 when a
+            // binding of the AOR (of any instance) refused the method.
             let Some(all) = st.get(&aor) else { return -1 };
-            let Some(b) = all
-                .iter()
-                .filter(|b| {
-                    b.expires > now
-                        && b.instance
-                            .as_deref()
-                            .is_some_and(|i| registrar::bare_instance(i) == inst)
-                })
-                .min_by_key(|b| std::cmp::Reverse(b.q))
-            else {
-                return -1;
+            let mut rc = -1;
+            let mut found: Option<&Binding> = None;
+            for b in all.iter().filter(|b| b.expires > now) {
+                if !takes(b) {
+                    rc = -2;
+                } else if b
+                    .instance
+                    .as_deref()
+                    .is_some_and(|i| registrar::bare_instance(i) == inst)
+                    && found.is_none_or(|f| b.q > f.q)
+                {
+                    found = Some(b);
+                }
+            }
+            return match found {
+                Some(b) => route_to(x, b),
+                None => rc,
             };
-            return route_to(x, b);
         }
         GrTarget::Temporary(ruid, hash) => {
             return match st.by_ruid(hash, &ruid) {
-                Some((_, b)) if b.expires > now => route_to(x, &b),
+                Some((_, b)) if b.expires > now && takes(&b) => route_to(x, &b),
+                Some((_, b)) if b.expires > now => -2,
                 _ => -1,
             };
         }
     }
     let Some(all) = st.get(&aor) else { return -1 };
-    let best = match registrar::for_method(
-        registrar::by_preference(&all, now),
-        x.msg.method_bytes(),
-        x.prog.settings.reg.params.method_filtering,
-    ) {
+    let best = match registrar::for_method(registrar::by_preference(&all, now), method, filtering) {
         Ok(v) => v,
         Err(rc) => return rc,
     };
