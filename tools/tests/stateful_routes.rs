@@ -15,55 +15,12 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::side_by_side::*;
 use common::*;
 
 const HOST: &str = "127.0.0.1";
-
-/// One proxy at a time: two CPUs, and kamailio plus sipp processes.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Server {
-    Sipshard,
-    Kamailio,
-}
-
-const SERVERS: [Server; 2] = [Server::Sipshard, Server::Kamailio];
-
-/// A running proxy of either kind; killed when dropped.
-enum Proxy {
-    Sipshard(Sipshard),
-    Kamailio(Kamailio),
-}
-
-impl Proxy {
-    /// Whether the process is still running.
-    fn alive(&mut self) -> bool {
-        match self {
-            Proxy::Sipshard(s) => s.alive(),
-            Proxy::Kamailio(k) => k.alive(),
-        }
-    }
-}
-
-/// Fails in CI when kamailio is missing; elsewhere skips.
-fn have_kamailio() -> bool {
-    if Command::new("kamailio").arg("-v").output().is_ok() {
-        return true;
-    }
-    if std::env::var("CI").is_ok() {
-        panic!("kamailio is not installed (apt-get install -y kamailio); CI must have it");
-    }
-    eprintln!("SKIPPED: kamailio is not installed");
-    false
-}
 
 /// The config both servers run: OPTIONS answered (start-up probe),
 /// ACKs of our transactions absorbed, others dropped; INVITEs go through
@@ -97,53 +54,6 @@ request_route {{
 {routes}
 "#
     )
-}
-
-/// Starts `server` with `cfg_text` and waits until it answers OPTIONS.
-fn start(server: Server, dir: &TestDir, port: u16, cfg_text: &str) -> Proxy {
-    let cfg = dir.write(&format!("{server:?}.cfg"), cfg_text);
-    let proxy = match server {
-        Server::Sipshard => {
-            // `sipshard check` takes the config as it is: nothing unsupported.
-            let out = Command::new(sipshard_bin())
-                .args(["check", "--config"])
-                .arg(&cfg)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr);
-            assert!(
-                out.status.success() && !text.contains("nsupported"),
-                "sipshard check refused the config:\n{text}"
-            );
-            Proxy::Sipshard(Sipshard::start(&cfg, &[]))
-        }
-        Server::Kamailio => {
-            let log = std::fs::File::create(dir.path("kamailio.log")).unwrap();
-            Proxy::Kamailio(Kamailio::spawn(
-                &cfg,
-                &[
-                    "-Y".as_ref(),
-                    dir.0.as_os_str(),
-                    "-w".as_ref(),
-                    dir.0.as_os_str(),
-                ],
-                Stdio::from(log),
-            ))
-        }
-    };
-    let to = format!("{HOST}:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let probe = options_to(to, &format!("probe-{port}"));
-        if let Some(r) = udp_exchange(to, &probe, Duration::from_millis(300)) {
-            if status_of(&r) == Some(200) {
-                return proxy;
-            }
-        }
-    }
-    let log = std::fs::read_to_string(dir.path("kamailio.log")).unwrap_or_default();
-    panic!("{server:?} did not answer OPTIONS on {port}; kamailio.log:\n{log}");
 }
 
 /// sipp's regexp goes inside an XML attribute.

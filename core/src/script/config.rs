@@ -393,6 +393,14 @@ fn modparam(
         ("sl", "default_code") => settings.sl_default_code = int(diags).unwrap_or(500) as u16,
         ("sl", "default_reason") => settings.sl_default_reason = v.text(),
         ("rr", "append_fromtag") => settings.rr_append_fromtag = int(diags).is_some_and(|i| i != 0),
+        ("rr", "enable_double_rr") => {
+            if let Some(i) = int(diags) {
+                match u8::try_from(i) {
+                    Ok(d @ 0..=2) => settings.rr_enable_double = d,
+                    _ => diags.error(pos, "rr enable_double_rr must be 0, 1 or 2"),
+                }
+            }
+        }
         ("tm", "max_transactions") => {
             if let Some(i) = int(diags) {
                 if i <= 0 {

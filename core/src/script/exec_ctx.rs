@@ -55,8 +55,12 @@ pub struct MsgState {
     pub path: Option<Vec<u8>>,
     /// `$T_branch_idx` (branch and failure routes).
     pub t_branch_idx: Option<u8>,
-    /// `record_route()` ran.
-    pub rr_added: bool,
+    /// `record_route()` / `record_route_preset()` ran: the Record-Route
+    /// header(s) to write when the request is relayed (the outbound socket,
+    /// which double Record-Routing needs, is known only then).
+    pub rr: Option<RrPlan>,
+    /// `add_rr_param()`: parameters appended to our Record-Route(s).
+    pub rr_params: Vec<u8>,
     /// `t_set_fr(fr_inv, fr)` before the transaction exists (ms).
     pub t_fr: Option<(u32, u32)>,
     /// request_route's edits as its first `t_relay()` saw them, kept when
@@ -71,11 +75,25 @@ pub struct MsgState {
 
 /// The header and body edits of `request_route` at its first `t_relay()`
 /// (offsets into the received request, which the transaction keeps), and
-/// whether they include a Record-Route.
+/// the Record-Route it asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RelayLumps {
     pub edits: Edits,
-    pub record_routed: bool,
+    pub rr: Option<RrPlan>,
+    pub rr_params: Vec<u8>,
+}
+
+/// The Record-Route a route asked for, written at relay time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RrPlan {
+    /// `record_route([params])`: the socket the request came in on
+    /// (advertised address), its transport, and `params`.
+    Socket {
+        inbound: crate::route_io::LocalSocket,
+        params: Vec<u8>,
+    },
+    /// `record_route_preset(s[, s2])`: the given host parts.
+    Preset(Vec<Vec<u8>>),
 }
 
 /// One extra branch: its R-URI, destination (`$du`) and Path.

@@ -289,7 +289,8 @@ impl Program {
         // failover branch carries its header edits and Record-Route too.
         if let Some(l) = &lumps {
             x.st.edits = l.edits.clone();
-            x.st.rr_added = l.record_routed;
+            x.st.rr = l.rr.clone();
+            x.st.rr_params = l.rr_params.clone();
         }
         x.run_route(route);
         let (on_failure, on_reply) = (x.st.on_failure, x.st.on_reply);

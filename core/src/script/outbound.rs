@@ -118,7 +118,7 @@ impl Exec<'_, '_> {
             return -1;
         };
         let branch = crate::proxy::stateless_branch(self.msg);
-        let Some(bytes) = self.forward_bytes(proto, &local, branch.as_str(), "forward") else {
+        let Some(bytes) = self.forward_bytes(dst, proto, &local, branch.as_str(), "forward") else {
             return -1;
         };
         self.env.send(Outbound {
@@ -174,11 +174,12 @@ impl Exec<'_, '_> {
         Some((dst, local, proto))
     }
 
-    /// The request as it leaves: the script's edits, `received`/`rport` on
-    /// the top Via, our Via with `branch` on top, the Path as `Route`, the
-    /// new R-URI.
+    /// The request as it leaves for `dst`: the script's edits, our
+    /// Record-Route(s), `received`/`rport` on the top Via, our Via with
+    /// `branch` on top, the Path as `Route`, the new R-URI.
     pub fn forward_bytes(
         &mut self,
+        dst: SocketAddr,
         proto: Transport,
         local: &crate::route_io::LocalSocket,
         branch: &str,
@@ -187,6 +188,15 @@ impl Exec<'_, '_> {
         // Queue this hop's edits after the script's, apply, and forget them
         // again (the script may forward more than once).
         let mark = self.st.edits.len();
+        if self.st.rr.is_some() {
+            // The listen socket towards `dst` (`local` may be a shard's
+            // own port, which is no address for a dialog's route set).
+            let out = self
+                .env
+                .local_for(dst, proto)
+                .unwrap_or_else(|| local.clone());
+            crate::script::functions::rr::queue_for_relay(self, &out);
+        }
         if let Some((range, text)) = fixed_top_via(self.msg, self.inb.src, self.st.force_rport) {
             self.st.edits.replace(range, text);
         }

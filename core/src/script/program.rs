@@ -194,6 +194,10 @@ pub struct ModSettings {
     pub tm: Option<TmSettings>,
     /// rr `append_fromtag` (module default 1): `;ftag=` in Record-Route.
     pub rr_append_fromtag: bool,
+    /// rr `enable_double_rr` (module default 1): two Record-Routes when
+    /// the request leaves on another socket or transport than it came in
+    /// on; 2: always two; 0: one.
+    pub rr_enable_double: u8,
     /// registrar, usrloc, auth, auth_db parameters and their tables.
     pub reg: super::functions::registrar::RegSettings,
     /// xhttp_prom metric definitions.
@@ -223,6 +227,7 @@ impl Default for ModSettings {
             user_agent_header: Some("User-Agent: sipshard".into()),
             tm: None,
             rr_append_fromtag: true,
+            rr_enable_double: 1,
             reg: Default::default(),
             prom: Default::default(),
         }

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod side_by_side;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};

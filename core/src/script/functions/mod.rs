@@ -10,6 +10,7 @@ pub mod kex;
 pub mod maxfwd;
 pub mod registrar;
 pub mod rr;
+pub mod rr_route;
 pub mod sanity;
 pub mod siputils;
 pub mod sl;

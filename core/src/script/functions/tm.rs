@@ -7,6 +7,7 @@
 //! answers responses of our branches without `onreply_route`.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 use crate::proxy::Destination;
 use crate::route_io::level;
@@ -441,12 +442,13 @@ impl Exec<'_, '_> {
     fn branch_bytes(
         &mut self,
         id: TxId,
+        dst: SocketAddr,
         proto: Transport,
         local: &crate::route_io::LocalSocket,
         branch: &str,
     ) -> Option<Vec<u8>> {
         let Some(route) = self.st.on_branch else {
-            return self.forward_bytes(proto, local, branch, "t_relay");
+            return self.forward_bytes(dst, proto, local, branch, "t_relay");
         };
         let index = {
             let tm = self.env.tm()?;
@@ -463,7 +465,7 @@ impl Exec<'_, '_> {
         let bytes = if std::mem::take(&mut self.st.dropped) {
             None
         } else {
-            self.forward_bytes(proto, local, branch, "t_relay")
+            self.forward_bytes(dst, proto, local, branch, "t_relay")
         };
         self.st.edits.truncate(mark);
         (self.st.new_ruri, self.st.du, self.st.t_branch_idx) = saved;
@@ -514,7 +516,8 @@ impl Exec<'_, '_> {
         if in_request_route && self.st.on_failure.is_some() && self.st.relay_lumps.is_none() {
             self.st.relay_lumps = Some(crate::script::exec_ctx::RelayLumps {
                 edits: self.st.edits.clone(),
-                record_routed: self.st.rr_added,
+                rr: self.st.rr.clone(),
+                rr_params: self.st.rr_params.clone(),
             });
         }
     }
@@ -581,7 +584,7 @@ impl Exec<'_, '_> {
                 return -1;
             }
         };
-        let Some(bytes) = self.branch_bytes(id, proto, &local, &branch) else {
+        let Some(bytes) = self.branch_bytes(id, dst, proto, &local, &branch) else {
             return -1;
         };
         let dest = Destination {
