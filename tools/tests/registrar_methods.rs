@@ -400,3 +400,45 @@ fn method_filtering_applies_to_gruu_lookups_as_kamailio() {
         ]
     );
 }
+
+/// A Contact whose `;methods` is not a method list is refused, as
+/// Kamailio does: 400 with `P-Registrar-Error: Message parse error`, and
+/// nothing is saved (a call to the AOR gets the config's 404).
+#[test]
+fn a_contact_with_a_bad_methods_list_is_refused_as_kamailio() {
+    let dir = TestDir::new("registrar-methods-bad");
+    let Some(both) = side_by_side(&dir, |port| cfg(port, &db_dir(&dir, port), 1)) else {
+        return;
+    };
+    let mut seen = Vec::new();
+    for proxy in [both.kamailio, both.sipshard] {
+        wait_answering(proxy);
+        let ua = Ua::new(proxy);
+        let mut got = Vec::new();
+        for (n, m) in ["\"INVITE MESSAGE\"", "\"INVITE,,MESSAGE\""]
+            .iter()
+            .enumerate()
+        {
+            let c = format!("<sip:eve@{}>;methods={m}", ua.addr);
+            let r = ua.register("eve", &c, &format!("bad-{}-{n}", proxy.port()), 1, "");
+            got.push(format!(
+                "{} {:?}",
+                status(&r),
+                header(&r, "P-Registrar-Error")
+            ));
+        }
+        let call_id = format!("bad-call-{}", proxy.port());
+        send_request(&ua, "INVITE", "eve", &call_id);
+        got.push(status(&final_of(&ua, &call_id)).to_string());
+        seen.push(got);
+    }
+    assert_eq!(seen[1], seen[0], "sipshard vs kamailio");
+    assert_eq!(
+        seen[1],
+        [
+            "400 Some(\"Message parse error\")",
+            "400 Some(\"Message parse error\")",
+            "404"
+        ]
+    );
+}
