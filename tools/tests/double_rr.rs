@@ -1,14 +1,18 @@
 //! Double Record-Routing on the wire, side by side with Kamailio 5.6: a
 //! sipp caller over UDP reaches a sipp callee over TCP through the proxy
-//! (`record_route()`, `$du` with `;transport=tcp`, `t_relay()`), the same
-//! config run by sipshard and by kamailio, the same sipp scenarios.
+//! (`add_rr_param(";p=v")`, `record_route()`, `$du` with
+//! `;transport=tcp`, `t_relay()`; in dialog `is_direction()` and
+//! `check_route_param()` written into an `X-Dir` header, then
+//! `loose_route()`), the same config run by sipshard and by kamailio, the
+//! same sipp scenarios.
 //!
 //! The callee checks the INVITE carries two Record-Routes exactly as
 //! Kamailio writes them (the TCP socket's on top, the UDP one below, each
-//! `;r2=on;lr;ftag=..`, then the proxy's TCP Via) and the ACK arrives with
-//! both Route entries removed; it hangs up over TCP along that route set,
-//! and the caller checks the BYE reaches it over UDP with no Route header
-//! left and the proxy's UDP Via above the callee's TCP one.
+//! `;r2=on;lr;ftag=..;p=v`, then the proxy's TCP Via) and the ACK arrives
+//! with both Route entries removed and `X-Dir: down p=v`; it hangs up over
+//! TCP along that route set, and the caller checks the BYE reaches it over
+//! UDP with no Route header left, `X-Dir: up p=v`, and the proxy's UDP Via
+//! above the callee's TCP one.
 
 mod common;
 
@@ -38,6 +42,14 @@ request_route {{
         exit;
     }}
     if (has_totag()) {{
+        $var(d) = "up";
+        if (is_direction("downstream")) {{
+            $var(d) = "down";
+        }}
+        if (check_route_param("p=v")) {{
+            $var(d) = $var(d) + " p=v";
+        }}
+        append_hf("X-Dir: $var(d)\r\n");
         if (loose_route()) {{
             t_relay();
             exit;
@@ -51,6 +63,7 @@ request_route {{
         sl_send_reply("405", "Method Not Allowed");
         exit;
     }}
+    add_rr_param(";p=v");
     record_route();
     $du = "sip:{HOST}:{callee};transport=tcp";
     t_relay();

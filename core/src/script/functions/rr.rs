@@ -12,7 +12,11 @@
 //!   5.6 on the wire); with 2 always two, with 0 always one.
 //! - `record_route_preset(str[, str2])`: the same with `str` (and `str2`)
 //!   as the host part.
-//! - `loose_route()`: see [`super::rr_route`].
+//! - `add_rr_param(";p=v")`: `;p=v` at the end of our Record-Route(s),
+//!   before or after `record_route()` (after `record_route()`'s own
+//!   parameters, as Kamailio writes them).
+//! - `loose_route()`, `check_route_param(re)`, `is_direction(dir)`: see
+//!   [`super::rr_route`].
 
 use super::rr_route;
 use crate::route_io::LocalSocket;
@@ -43,6 +47,16 @@ pub const FNS: &[FnSpec] = &[
         imp: record_route_preset,
     },
     FnSpec {
+        name: "add_rr_param",
+        aliases: &[],
+        module: "rr",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Str],
+        routes: rt::REQUEST | rt::BRANCH | rt::FAILURE,
+        imp: add_rr_param,
+    },
+    FnSpec {
         name: "loose_route",
         aliases: &[],
         module: "rr",
@@ -51,6 +65,26 @@ pub const FNS: &[FnSpec] = &[
         args: &[],
         routes: rt::REQUEST,
         imp: rr_route::loose_route,
+    },
+    FnSpec {
+        name: "check_route_param",
+        aliases: &[],
+        module: "rr",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Regex],
+        routes: rt::REQUEST,
+        imp: rr_route::check_route_param,
+    },
+    FnSpec {
+        name: "is_direction",
+        aliases: &[],
+        module: "rr",
+        min_args: 1,
+        max_args: 1,
+        args: &[A::Str],
+        routes: rt::REQUEST,
+        imp: rr_route::is_direction,
     },
 ];
 
@@ -190,4 +224,24 @@ fn record_route_preset(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
         hosts.push(s);
     }
     plan_rr(x, RrPlan::Preset(hosts))
+}
+
+/// `add_rr_param(";p=v")`: appended to our Record-Route(s), whether
+/// `record_route()` ran already or runs later.
+fn add_rr_param(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    if x.msg.is_response() {
+        return -1;
+    }
+    let p = args
+        .first()
+        .map(|a| x.arg_str(a).into_owned())
+        .unwrap_or_default();
+    if p.is_empty() || p == b";" {
+        x.log_err("add_rr_param: empty parameter");
+        return -1;
+    }
+    let mut params = std::mem::take(&mut x.st.rr_params);
+    push_params(&mut params, &p);
+    x.st.rr_params = params;
+    1
 }

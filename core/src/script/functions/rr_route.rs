@@ -1,11 +1,19 @@
-//! Module `rr`, routing side: `loose_route()` (RFC 3261 §16.4, §16.12).
+//! Module `rr`, routing side: `loose_route()` (RFC 3261 §16.4, §16.12)
+//! and what in-dialog requests read from our Route entry.
 //!
-//! `loose_route()`: 1 when the request carried a Route header and is now
-//! routed by it (our own top entry removed, `$du` set to the next one),
-//! -1 when there is no Route header. With double Record-Routing our entry
-//! is a pair: a top entry of ours with `;r2` followed by another of ours,
-//! and both are removed. An out-of-dialog request whose only Route is us
-//! gets it removed and -1 (routing continues normally).
+//! - `loose_route()`: 1 when the request carried a Route header and is now
+//!   routed by it (our own top entry removed, `$du` set to the next one),
+//!   -1 when there is no Route header. With double Record-Routing our
+//!   entry is a pair: a top entry of ours with `;r2` followed by another
+//!   of ours, and both are removed. An out-of-dialog request whose only
+//!   Route is us gets it removed and -1 (routing continues normally).
+//! - `check_route_param(re)`: 1 when `re` matches the parameters
+//!   (`;lr;ftag=..;p=v`, from the first `;`) of the top Route entry, which
+//!   must be ours; -1 otherwise. As in Kamailio 5.6 it reads the received
+//!   Route, so it answers the same before and after `loose_route()`.
+//! - `is_direction("downstream"|"upstream")`: downstream when our top
+//!   Route entry's `ftag` is the From tag (the caller's side sent the
+//!   request), or when there is no `ftag` to compare; upstream otherwise.
 
 use crate::script::exec_ctx::Exec;
 use crate::script::program::{CArg, MyselfKind};
@@ -114,5 +122,49 @@ pub fn loose_route(x: &mut Exec<'_, '_>, _: &[CArg]) -> i32 {
             x.st.du = Some(next.uri.to_vec());
             1
         }
+    }
+}
+
+/// The URI of the top Route entry, when it is ours.
+fn our_route<'a>(x: &Exec<'a, '_>) -> Option<Uri<'a>> {
+    let routes = first_routes(x, 1);
+    let top = routes.first()?;
+    if !is_me(x, top.uri) {
+        return None;
+    }
+    Uri::parse(top.uri).ok()
+}
+
+/// `check_route_param(re)`.
+pub fn check_route_param(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let Some(CArg::Regex(re)) = args.first() else {
+        return -1;
+    };
+    match our_route(x) {
+        Some(u) if re.is_match(u.params) => 1,
+        _ => -1,
+    }
+}
+
+/// `is_direction("downstream"|"upstream")`.
+pub fn is_direction(x: &mut Exec<'_, '_>, args: &[CArg]) -> i32 {
+    let dir = args.first().map(|a| x.arg_str(a).into_owned());
+    let want_down = match dir.as_deref() {
+        Some(b"downstream") => true,
+        Some(b"upstream") => false,
+        _ => {
+            x.log_err("is_direction: the direction is \"downstream\" or \"upstream\"");
+            return -1;
+        }
+    };
+    let ftag = our_route(x).and_then(|u| u.param(b"ftag").flatten());
+    let down = match ftag {
+        None | Some(b"") => true,
+        Some(t) => x.msg.from_tag() == Some(t),
+    };
+    if down == want_down {
+        1
+    } else {
+        -1
     }
 }
