@@ -460,6 +460,8 @@ impl Exec<'_, '_> {
             self.st.du.clone(),
             self.st.t_branch_idx,
         );
+        // A Record-Route branch_route asks for is this branch's only.
+        let saved_rr = (self.st.rr.clone(), self.st.rr_params.len());
         self.st.t_branch_idx = u8::try_from(index).ok();
         self.run_route(route);
         let bytes = if std::mem::take(&mut self.st.dropped) {
@@ -469,6 +471,8 @@ impl Exec<'_, '_> {
         };
         self.st.edits.truncate(mark);
         (self.st.new_ruri, self.st.du, self.st.t_branch_idx) = saved;
+        self.st.rr = saved_rr.0;
+        self.st.rr_params.truncate(saved_rr.1);
         bytes
     }
 
@@ -796,6 +800,32 @@ onreply_route[R] {
             env.logs[env.logs.len() - 2..],
             ["reply 180 branch 0", "reply 200 branch 0"]
         );
+    }
+
+    /// `record_route()` / `add_rr_param()` in `branch_route`: the
+    /// Record-Route is on that branch only, not on the next one.
+    #[test]
+    fn branch_route_record_route_is_that_branch_only() {
+        let src = ROUTES_CFG
+            .replace(
+                "loadmodule \"tm.so\"",
+                "loadmodule \"tm.so\"\nloadmodule \"rr.so\"",
+            )
+            .replace(
+                "branch_route[B] {",
+                "branch_route[B] {\n    if ($T_branch_idx == 0) {\n        record_route();\n        add_rr_param(\";b=0\");\n    }",
+            );
+        let cfg = crate::script::compile_str("t.cfg", &src, &[]).expect("compiles");
+        let (env, _) = invite_through(&cfg.program);
+        let s = sends(&env.out);
+        assert_eq!(s.len(), 3, "100 and two branches: {s:?} {:?}", env.logs);
+        assert!(
+            s[1].2
+                .contains("Record-Route: <sip:127.0.0.1:5060;lr;ftag=1;b=0>\r\n"),
+            "{}",
+            s[1].2
+        );
+        assert!(!s[2].2.contains("Record-Route"), "{}", s[2].2);
     }
 
     /// `t_relay()` starts a transaction (100 upstream, branch downstream);
