@@ -89,18 +89,9 @@ fn modparam_zero_is_one_and_two_is_always_two() {
     );
 }
 
+/// An in-dialog BYE from the caller with `routes`.
 fn in_dialog(routes: &[&str]) -> String {
-    let mut r = invite()
-        .replace("INVITE sip:bob@example.com", "BYE sip:bob@10.0.0.2:5070")
-        .replace("314159 INVITE", "314160 BYE")
-        .replace(
-            "To: Bob <sip:bob@example.com>",
-            "To: Bob <sip:bob@example.com>;tag=b1",
-        );
-    for v in routes {
-        r = r.replacen("Max-Forwards", &format!("Route: {v}\nMax-Forwards"), 1);
-    }
-    r
+    in_dialog_bye(routes, true)
 }
 
 const TCP_SIDE: &str = "<sip:127.0.0.1:5060;transport=tcp;r2=on;lr;ftag=1928301774>";

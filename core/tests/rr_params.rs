@@ -49,28 +49,7 @@ fn add_rr_param_before_or_after_record_route() {
 /// An in-dialog BYE with `routes`, from the caller (From tag = the
 /// dialog's ftag) or from the callee.
 fn bye(routes: &[&str], from_caller: bool) -> String {
-    let mut r = invite()
-        .replace("INVITE sip:bob@example.com", "BYE sip:bob@10.0.0.2:5070")
-        .replace("314159 INVITE", "314160 BYE")
-        .replace(
-            "To: Bob <sip:bob@example.com>",
-            "To: Bob <sip:bob@example.com>;tag=b1",
-        );
-    if !from_caller {
-        r = r
-            .replace(
-                "From: Alice <sip:alice@example.com>;tag=1928301774",
-                "From: Bob <sip:bob@example.com>;tag=b1",
-            )
-            .replace(
-                "To: Bob <sip:bob@example.com>;tag=b1",
-                "To: Alice <sip:alice@example.com>;tag=1928301774",
-            );
-    }
-    for v in routes {
-        r = r.replacen("Max-Forwards", &format!("Route: {v}\nMax-Forwards"), 1);
-    }
-    r
+    in_dialog_bye(routes, from_caller)
 }
 
 const OURS: &str = "<sip:127.0.0.1:5060;lr;ftag=1928301774;p=v>";

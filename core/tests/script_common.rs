@@ -117,6 +117,33 @@ Content-Length: 0
     .to_string()
 }
 
+/// An in-dialog BYE of the dialog [`invite`] starts (To tag `b1`), with
+/// `routes` as Route headers in order, from the caller or from the callee.
+pub fn in_dialog_bye(routes: &[&str], from_caller: bool) -> String {
+    let mut r = invite()
+        .replace("INVITE sip:bob@example.com", "BYE sip:bob@10.0.0.2:5070")
+        .replace("314159 INVITE", "314160 BYE")
+        .replace(
+            "To: Bob <sip:bob@example.com>",
+            "To: Bob <sip:bob@example.com>;tag=b1",
+        );
+    if !from_caller {
+        r = r
+            .replace(
+                "From: Alice <sip:alice@example.com>;tag=1928301774",
+                "From: Bob <sip:bob@example.com>;tag=b1",
+            )
+            .replace(
+                "To: Bob <sip:bob@example.com>;tag=b1",
+                "To: Alice <sip:alice@example.com>;tag=1928301774",
+            );
+    }
+    for v in routes {
+        r = r.replacen("Max-Forwards", &format!("Route: {v}\nMax-Forwards"), 1);
+    }
+    r
+}
+
 /// A request with one header line replaced (or removed with `None`).
 pub fn with_header(base: &str, name: &str, value: Option<&str>) -> String {
     let mut out = String::new();

@@ -16,18 +16,9 @@ fn run(params: &str, body: &str, req: &str) -> (Vec<String>, FakeEnv) {
     (env.logs.iter().map(|l| l.1.clone()).collect(), env)
 }
 
+/// An in-dialog BYE from the caller with `routes`.
 fn in_dialog(routes: &[&str]) -> String {
-    let mut r = invite()
-        .replace("INVITE sip:bob@example.com", "BYE sip:bob@10.0.0.2:5070")
-        .replace("314159 INVITE", "314160 BYE")
-        .replace(
-            "To: Bob <sip:bob@example.com>",
-            "To: Bob <sip:bob@example.com>;tag=b1",
-        );
-    for v in routes {
-        r = r.replacen("Max-Forwards", &format!("Route: {v}\nMax-Forwards"), 1);
-    }
-    r
+    in_dialog_bye(routes, true)
 }
 
 #[test]
