@@ -87,17 +87,12 @@ fn args(list: &[&str]) -> Vec<String> {
 
 #[test]
 fn udp_caller_tcp_callee_two_record_routes_and_bye_back() {
-    if !have_sipp() || !have_kamailio() {
-        return;
-    }
-    let _one = serial();
-    for server in SERVERS {
-        let dir = TestDir::new(&format!("double-rr-{server:?}"));
+    on_each_server("double-rr", |server, dir| {
         let proxy = free_port();
         let callee = free_tcp_port();
-        let mut p = start(server, &dir, proxy, &config(proxy, callee));
-        let uas = scenario_for(&dir, "uas_double_rr.xml", proxy, callee);
-        let uac = scenario_for(&dir, "uac_double_rr.xml", proxy, callee);
+        let mut p = start(server, dir, proxy, &config(proxy, callee));
+        let uas = scenario_for(dir, "uas_double_rr.xml", proxy, callee);
+        let uac = scenario_for(dir, "uac_double_rr.xml", proxy, callee);
         let callee_args = args(&[
             "-sf",
             &uas,
@@ -117,7 +112,7 @@ fn udp_caller_tcp_callee_two_record_routes_and_bye_back() {
         });
         std::thread::sleep(Duration::from_millis(300));
         let caller = run_sipp(
-            &dir,
+            dir,
             "caller",
             &args(&[
                 "-sf",
@@ -146,5 +141,5 @@ fn udp_caller_tcp_callee_two_record_routes_and_bye_back() {
             (1, 0),
             "{server:?}: the caller's call or the BYE it got was wrong: {caller:?}"
         );
-    }
+    });
 }

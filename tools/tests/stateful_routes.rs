@@ -173,20 +173,6 @@ fn run_callee(
     h
 }
 
-/// Runs `case` on sipshard, then on Kamailio 5.6 (same config, same
-/// assertions), one test at a time, each in its own directory; skipped
-/// without sipp or kamailio.
-fn side_by_side(name: &str, case: impl Fn(Server, &TestDir)) {
-    if !have_sipp() || !have_kamailio() {
-        return;
-    }
-    let _one = serial();
-    for server in SERVERS {
-        let dir = TestDir::new(&format!("routes-{name}-{server:?}"));
-        case(server, &dir);
-    }
-}
-
 /// A callee that answers the INVITE matching `invite_regexp` with a final
 /// `code` at once (no 180).
 fn final_answer<'a>(code: u16, reason: &'a str, invite_regexp: &'a str) -> Answer<'a> {
@@ -239,7 +225,7 @@ fn failure_request(dst: u16) -> String {
 /// `t_relay()`; the caller gets its `t_reply` text.
 #[test]
 fn failure_route_after_a_timeout_without_reply() {
-    side_by_side("timeout", |server, dir| {
+    on_each_server("routes-timeout", |server, dir| {
         let proxy = free_port();
         // A callee that never answers: a socket nobody reads.
         let sink = UdpSocket::bind((HOST, 0)).unwrap();
@@ -265,7 +251,7 @@ fn failure_route_after_a_timeout_without_reply() {
 /// where the branch was sent.
 #[test]
 fn failure_route_reads_where_the_reply_came_from() {
-    side_by_side("reply-src", |server, dir| {
+    on_each_server("routes-reply-src", |server, dir| {
         let proxy = free_port();
         let inbox = UdpSocket::bind((HOST, 0)).unwrap();
         let outbox = UdpSocket::bind((HOST, 0)).unwrap();
@@ -343,7 +329,7 @@ fn busy_from_another_port(inbox: &UdpSocket, outbox: &UdpSocket) -> bool {
 /// a branch that had replied (the 180), `$T_rpl` null (a local 408).
 #[test]
 fn failure_route_after_timer_c_sees_a_timeout_of_a_replied_branch() {
-    side_by_side("timer-c", |server, dir| {
+    on_each_server("routes-timer-c", |server, dir| {
         let (proxy, uas) = (free_port(), free_port());
         let request = failure_request(uas).replace("t_set_fr(0, 1000)", "t_set_fr(1500, 1000)");
         let cfg = config(proxy, &request, FAILURE_FLAGS);
@@ -419,7 +405,7 @@ fn failure_route_reads_the_reply_with_t_rpl() {
 /// every code (`$(avp(tried)[*])`, newest first). The caller gets the 200.
 #[test]
 fn serial_failover_over_an_avp_list() {
-    side_by_side("serial", |server, dir| {
+    on_each_server("routes-serial", |server, dir| {
         let (proxy, a, b, c) = (free_port(), free_port(), free_port(), free_port());
         let request = format!(
             "$avp(dst) = \"sip:{HOST}:{c}\";\n    $avp(dst) = \"sip:{HOST}:{b}\";\n    $du = \"sip:{HOST}:{a}\";\n    t_on_failure(\"NEXT\");"
@@ -477,7 +463,7 @@ failure_route[NEXT] {
 /// exactly once, on both servers.
 #[test]
 fn failover_branch_carries_request_route_header_edits() {
-    side_by_side("lumps", |server, dir| {
+    on_each_server("routes-lumps", |server, dir| {
         let (proxy, a, b) = (free_port(), free_port(), free_port());
         let request = format!(
             "append_hf(\"X-Edited: yes\\r\\n\");\n    $du = \"sip:{HOST}:{a}\";\n    t_on_failure(\"NEXT\");"
@@ -518,7 +504,7 @@ failure_route[NEXT] {{
 /// the caller receives.
 #[test]
 fn onreply_route_appends_a_header_from_t_req() {
-    side_by_side("onreply", |server, dir| {
+    on_each_server("routes-onreply", |server, dir| {
         let (proxy, uas) = (free_port(), free_port());
         let request =
             format!("$avp(tag) = \"t1\";\n    $du = \"sip:{HOST}:{uas}\";\n    t_on_reply(\"R\");");

@@ -13,6 +13,20 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `case` on sipshard, then on Kamailio 5.6 (same config, same
+/// assertions), one test at a time, each in its own directory
+/// `{name}-{server}`; skipped without sipp or kamailio.
+pub fn on_each_server(name: &str, case: impl Fn(Server, &TestDir)) {
+    if !have_sipp() || !have_kamailio() {
+        return;
+    }
+    let _one = serial();
+    for server in SERVERS {
+        let dir = TestDir::new(&format!("{name}-{server:?}"));
+        case(server, &dir);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
     Sipshard,
